@@ -1,0 +1,74 @@
+//! The command line: `trawl run`, `trawl check-config`, `trawl demo`.
+//!
+//! Parsing with clap; each command lives in its own module. Exit codes: 0 on success
+//! and after a graceful stop, 1 when the command failed, 2 for a bad configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::DEFAULT_CONFIG_PATH;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trawl",
+    version,
+    about = "Collects Zoom and Zoho admin audit logs into Kafka, exactly once."
+)]
+pub struct Cli {
+    /// Log format: human-readable text, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, env = "TRAWL_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the collector until SIGINT or SIGTERM.
+    Run {
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Check a configuration and report every problem with its field path.
+    CheckConfig {
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Run the simulator, the engine and an in-process Kafka together, with a live summary.
+    Demo {
+        /// Stop by itself after this many seconds (default: run until Ctrl-C).
+        #[arg(long = "for", value_name = "SECONDS")]
+        run_for: Option<u64>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => {
+            let report = crate::config::check(&config);
+            print!("{}", report.text);
+            if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
+        }
+        Command::Run { config } => {
+            crate::logging::init(cli.log_format);
+            crate::run::run(&config)
+        }
+        Command::Demo { run_for } => {
+            crate::logging::init_quiet(cli.log_format);
+            crate::demo::run(run_for)
+        }
+    }
+}
