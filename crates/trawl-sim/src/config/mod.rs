@@ -1,0 +1,354 @@
+//! What a simulation plays: accounts, plans, volumes, clock, order and faults.
+//!
+//! The simulator is configured once (TOML for the binary, struct literals for tests) and
+//! everything it answers follows from this and the seed, so two runs of one config
+//! serve the same records. Only the faults can change while it runs.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+mod validate;
+pub use validate::ConfigError;
+
+/// The whole simulation. Every field has a default, so `SimConfig::default()` plus a
+/// few accounts is a working setup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// Seeds every generated record, token and fault draw.
+    pub seed: u64,
+    pub clock: ClockConfig,
+    /// Lifetime of access tokens (Zoom and Zoho), seconds of simulated time.
+    pub token_ttl_secs: u64,
+    /// Lifetime of a Zoom `next_page_token`, seconds of simulated time (Zoom: 15 minutes).
+    pub page_token_ttl_secs: u64,
+    /// Order of records in pages (Zoom; Zoho pages by index time, newest first unless
+    /// `oldest_first`).
+    pub order: Order,
+    /// When true, a new Zoom token invalidates the account's previous ones (the older
+    /// staff answers); when false several stay valid (the current docs).
+    pub zoom_new_token_revokes_old: bool,
+    /// Longest Zoom `from`..`to` span in days. `None` (default): one calendar month,
+    /// `to <= from + 1 month`, as in Zoom's own sample (2019-08-14 .. 2019-09-14).
+    pub max_range_days: Option<u32>,
+    pub zoom_accounts: Vec<ZoomAccount>,
+    pub zoho_orgs: Vec<ZohoOrg>,
+    /// No rate limits at all (benches). Stats are still counted.
+    pub unlimited: bool,
+    pub rate_limits: RateLimitConfig,
+    pub data: DataConfig,
+    pub faults: Faults,
+    /// actix worker threads serving HTTP.
+    pub workers: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            clock: ClockConfig::default(),
+            token_ttl_secs: 3600,
+            page_token_ttl_secs: 900,
+            order: Order::NewestFirst,
+            zoom_new_token_revokes_old: false,
+            max_range_days: None,
+            zoom_accounts: Vec::new(),
+            zoho_orgs: Vec::new(),
+            unlimited: false,
+            rate_limits: RateLimitConfig::default(),
+            data: DataConfig::default(),
+            faults: Faults::default(),
+            workers: 2,
+        }
+    }
+}
+
+/// The simulated clock: `now = start + speed * (wall time since start) + advanced`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClockConfig {
+    /// The simulated instant at start-up; `None` means the wall clock's now.
+    pub start: Option<DateTime<Utc>>,
+    /// How fast simulated time runs against wall time: 1 = real time, 0 = frozen (only
+    /// `advance` moves it; what tests use), 60 = a minute per second.
+    pub speed: f64,
+}
+
+impl Default for ClockConfig {
+    fn default() -> Self {
+        ClockConfig {
+            start: None,
+            speed: 1.0,
+        }
+    }
+}
+
+/// Order of the records within one paging pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+    /// A shuffle that is stable within one paging pass (Elastic's reading).
+    Unordered,
+}
+
+/// A Zoom account's plan; it sets the rate limits and whether reports are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    /// Reports answer 400 `{"code":200,"message":"No permission."}` (Pro or higher needed).
+    Free,
+    #[default]
+    Pro,
+    /// Business and above.
+    #[serde(alias = "business_plus", alias = "enterprise", alias = "education")]
+    Business,
+}
+
+/// How a Zoom report answers a `from` older than 6 months (both seen in the wild).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HorizonError {
+    /// HTTP 300, text/plain "Only provide report in recent 6 months".
+    Http300,
+    /// HTTP 400, `{"code":300,"message":"Only provide report in recent 6 months"}`.
+    #[default]
+    Http400,
+}
+
+/// One Zoom account with its Server-to-Server OAuth app.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZoomAccount {
+    pub account_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub plan: Plan,
+    /// Has a Zoom Phone plan; without one the phone report answers 404 code 124.
+    pub phone: bool,
+    /// Records per simulated day of the account operation logs.
+    pub records_per_day: u32,
+    /// Records per simulated day of the Phone operation logs.
+    pub phone_records_per_day: u32,
+    /// Days of history before the clock's start instant that hold records.
+    pub history_days: u32,
+    /// Share in [0, 1) of the account's quota that other apps consume continuously.
+    pub neighbour_share: f64,
+    pub horizon_error: HorizonError,
+    pub limits: LimitOverrides,
+}
+
+impl ZoomAccount {
+    /// An account with derived fake credentials (`{id}-client` / `{id}-fake-secret`)
+    /// and default volumes; handy for fleets.
+    pub fn new(account_id: &str, plan: Plan, phone: bool) -> Self {
+        ZoomAccount {
+            account_id: account_id.to_string(),
+            client_id: format!("{account_id}-client"),
+            client_secret: format!("{account_id}-fake-secret"),
+            plan,
+            phone,
+            ..ZoomAccount::default()
+        }
+    }
+}
+
+impl Default for ZoomAccount {
+    fn default() -> Self {
+        ZoomAccount {
+            account_id: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            plan: Plan::Pro,
+            phone: false,
+            records_per_day: 200,
+            phone_records_per_day: 50,
+            history_days: 30,
+            neighbour_share: 0.0,
+            horizon_error: HorizonError::Http400,
+            limits: LimitOverrides::default(),
+        }
+    }
+}
+
+impl fmt::Debug for ZoomAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZoomAccount")
+            .field("account_id", &self.account_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("plan", &self.plan)
+            .field("phone", &self.phone)
+            .field("records_per_day", &self.records_per_day)
+            .field("phone_records_per_day", &self.phone_records_per_day)
+            .field("history_days", &self.history_days)
+            .field("neighbour_share", &self.neighbour_share)
+            .field("horizon_error", &self.horizon_error)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// Replaces the plan table's numbers for one account (e.g. a tiny daily cap in tests).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitOverrides {
+    pub per_second: Option<f64>,
+    pub daily: Option<u64>,
+    pub phone_per_second: Option<f64>,
+    pub phone_daily: Option<u64>,
+}
+
+/// One Zoho Mail organization with its OAuth client and refresh token.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZohoOrg {
+    pub zoid: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+    pub records_per_day: u32,
+    pub history_days: u32,
+    /// Accepted requests per sliding minute before 429 (Zoho publishes none; 30 is the
+    /// conservative guess of API_FACTS).
+    pub requests_per_minute: u32,
+    /// Once throttled, every request is refused for this long (Zoho's "lock period").
+    pub lock_secs: u64,
+}
+
+impl ZohoOrg {
+    /// An org with derived fake credentials.
+    pub fn new(zoid: &str) -> Self {
+        ZohoOrg {
+            zoid: zoid.to_string(),
+            client_id: format!("1000.{zoid}"),
+            client_secret: format!("{zoid}-fake-secret"),
+            refresh_token: format!("1000.{zoid}.fake-refresh"),
+            ..ZohoOrg::default()
+        }
+    }
+}
+
+impl Default for ZohoOrg {
+    fn default() -> Self {
+        ZohoOrg {
+            zoid: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            refresh_token: String::new(),
+            records_per_day: 100,
+            history_days: 30,
+            requests_per_minute: 30,
+            lock_secs: 60,
+        }
+    }
+}
+
+impl fmt::Debug for ZohoOrg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZohoOrg")
+            .field("zoid", &self.zoid)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .field("records_per_day", &self.records_per_day)
+            .field("history_days", &self.history_days)
+            .field("requests_per_minute", &self.requests_per_minute)
+            .field("lock_secs", &self.lock_secs)
+            .finish()
+    }
+}
+
+/// How `Retry-After` is written on Zoom 429s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryAfterFormat {
+    /// Seconds for QPS, the RFC 3339 next 00:00 UTC for daily limits.
+    #[default]
+    Auto,
+    Seconds,
+    Rfc3339,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub retry_after: RetryAfterFormat,
+    /// Probability that each rate-limit header is left out of a 429 ("any may be missing").
+    pub drop_header_rate: f64,
+}
+
+/// Shape of the generated data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// Share of records that are an exact copy of another in the same second (Zoom).
+    pub duplicate_share: f64,
+    /// Share of records that become visible minutes to hours after their `time`.
+    pub late_share: f64,
+    /// Longest delay of a late record, minutes.
+    pub late_max_minutes: u32,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            duplicate_share: 0.03,
+            late_share: 0.02,
+            late_max_minutes: 360,
+        }
+    }
+}
+
+/// Faults injected into API answers (the token endpoints too when `include_oauth`).
+/// Rates are probabilities per request in [0, 1].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// 500/502/503/504 with a JSON body.
+    pub server_error_rate: f64,
+    /// 502/503 with an HTML page (a proxy in front of the API).
+    pub html_error_rate: f64,
+    /// HTTP 200 with a truncated or wrong-shape JSON body.
+    pub malformed_rate: f64,
+    /// The connection closes without a complete answer.
+    pub dropped_connection_rate: f64,
+    /// The body trickles out in chunks `slow_body_chunk_delay_ms` apart.
+    pub slow_body_rate: f64,
+    pub slow_body_chunk_delay_ms: u64,
+    /// Fixed latency added to every answer, wall-clock milliseconds.
+    pub latency_ms: u64,
+    /// Random extra latency: its bound (uniform) or mean (exponential), milliseconds.
+    pub jitter_ms: u64,
+    pub jitter: Jitter,
+    pub include_oauth: bool,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            server_error_rate: 0.0,
+            html_error_rate: 0.0,
+            malformed_rate: 0.0,
+            dropped_connection_rate: 0.0,
+            slow_body_rate: 0.0,
+            slow_body_chunk_delay_ms: 300,
+            latency_ms: 0,
+            jitter_ms: 0,
+            jitter: Jitter::Uniform,
+            include_oauth: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jitter {
+    #[default]
+    Uniform,
+    Exponential,
+}
