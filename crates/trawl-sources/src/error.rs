@@ -1,0 +1,247 @@
+//! Every way an API answer can go wrong, classified so the engine can decide what to do.
+//!
+//! * [`SourceError::RateLimited`]: pause the account's bucket (until `retry_after`, or the
+//!   next UTC midnight for a daily limit) and slow down.
+//! * [`SourceError::Retryable`]: try the same page again after a backoff.
+//! * [`SourceError::Permanent`]: stop the stream until its configuration changes.
+//! * [`SourceError::NotEnabled`]: the account does not have this API at all (no Zoom
+//!   Phone plan): turn the stream off and say why.
+//! * [`SourceError::Malformed`]: the answer did not parse; the body is kept for the dead
+//!   letter topic. A bad page is never read as an empty one.
+//!
+//! Every message names the tenant and the source, and never holds a secret.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+
+/// The most of a bad body kept for the dead-letter path.
+pub const MAX_KEPT_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    #[error("{}", .0)]
+    RateLimited(RateLimitInfo),
+    #[error("{reason} (will retry)")]
+    Retryable { reason: String },
+    #[error("{reason}")]
+    Permanent { reason: String },
+    #[error("{reason}")]
+    NotEnabled { reason: String },
+    #[error("{reason} (body kept, {} bytes)", .body.len())]
+    Malformed { reason: String, body: String },
+}
+
+impl SourceError {
+    pub fn retryable(reason: impl Into<String>) -> Self {
+        SourceError::Retryable {
+            reason: reason.into(),
+        }
+    }
+
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        SourceError::Permanent {
+            reason: reason.into(),
+        }
+    }
+
+    pub fn not_enabled(reason: impl Into<String>) -> Self {
+        SourceError::NotEnabled {
+            reason: reason.into(),
+        }
+    }
+
+    /// A malformed answer; the body is capped at [`MAX_KEPT_BODY`] bytes.
+    pub fn malformed(reason: impl Into<String>, body: &str) -> Self {
+        SourceError::Malformed {
+            reason: reason.into(),
+            body: cap_body(body),
+        }
+    }
+
+    /// Whether trying the same request again later can succeed (rate limits included).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Retryable { .. } | SourceError::RateLimited(_)
+        )
+    }
+
+    /// Whether the stream should stop until its configuration changes.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Permanent { .. } | SourceError::NotEnabled { .. }
+        )
+    }
+
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, SourceError::RateLimited(_))
+    }
+
+    /// A short, bounded label for metrics: `rate_limited`, `retryable`, ...
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceError::RateLimited(_) => "rate_limited",
+            SourceError::Retryable { .. } => "retryable",
+            SourceError::Permanent { .. } => "permanent",
+            SourceError::NotEnabled { .. } => "not_enabled",
+            SourceError::Malformed { .. } => "malformed",
+        }
+    }
+}
+
+/// Cuts `body` to at most [`MAX_KEPT_BODY`] bytes on a character boundary.
+pub fn cap_body(body: &str) -> String {
+    if body.len() <= MAX_KEPT_BODY {
+        return body.to_string();
+    }
+    let mut end = MAX_KEPT_BODY;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    body[..end].to_string()
+}
+
+/// Which limit a 429 hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LimitType {
+    /// Requests per second (`X-RateLimit-Type: QPS`).
+    Qps,
+    /// The daily cap (`X-RateLimit-Type: Daily-limit`); resets 00:00 UTC.
+    Daily,
+    #[default]
+    Unknown,
+}
+
+impl LimitType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitType::Qps => "qps",
+            LimitType::Daily => "daily",
+            LimitType::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for LimitType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When the API said to try again, as an absolute instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RetryAfter(pub DateTime<Utc>);
+
+impl RetryAfter {
+    /// Parses a `Retry-After` value: delay seconds (`"30"`), an RFC 3339 instant
+    /// (`"2026-03-02T00:00:00Z"`, as Zoom sends for daily limits) or an HTTP date.
+    pub fn parse(value: &str, now: DateTime<Utc>) -> Option<Self> {
+        let v = value.trim();
+        if let Ok(secs) = v.parse::<u64>() {
+            let secs = i64::try_from(secs).ok()?;
+            return Some(RetryAfter(now + Duration::try_seconds(secs)?));
+        }
+        if let Ok(secs) = v.parse::<f64>() {
+            if (0.0..1e9).contains(&secs) {
+                return Some(RetryAfter(
+                    now + Duration::milliseconds((secs * 1000.0) as i64),
+                ));
+            }
+        }
+        if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+            return Some(RetryAfter(t.with_timezone(&Utc)));
+        }
+        DateTime::parse_from_rfc2822(v)
+            .ok()
+            .map(|t| RetryAfter(t.with_timezone(&Utc)))
+    }
+
+    pub fn at(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// What a 429 told us.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RateLimitInfo {
+    /// Who was limited, for the error text: `tenant acme, source zoom.operation_logs`.
+    pub scope: String,
+    /// `X-RateLimit-Category` (e.g. `Heavy`).
+    pub label: Option<String>,
+    pub kind: LimitType,
+    pub retry_after: Option<RetryAfter>,
+    /// `X-RateLimit-Limit`.
+    pub limit: Option<u64>,
+    /// `X-RateLimit-Remaining`.
+    pub remaining: Option<u64>,
+    /// The API's own words, if it gave any.
+    pub message: Option<String>,
+}
+
+impl fmt::Display for RateLimitInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: rate limited ({} limit", self.scope, self.kind)?;
+        if let Some(l) = &self.label {
+            write!(f, ", label {l}")?;
+        }
+        if let Some(l) = self.limit {
+            write!(f, ", limit {l}")?;
+        }
+        if let Some(r) = self.remaining {
+            write!(f, ", remaining {r}")?;
+        }
+        if let Some(r) = &self.retry_after {
+            write!(f, ", retry after {}", r.0.to_rfc3339())?;
+        }
+        f.write_str(")")?;
+        if let Some(m) = &self.message {
+            write!(f, ": {m}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_instants() {
+        assert_eq!(
+            RetryAfter::parse("30", now()).unwrap().at(),
+            now() + Duration::seconds(30)
+        );
+        assert_eq!(
+            RetryAfter::parse(" 2026-03-02T00:00:00Z ", now())
+                .unwrap()
+                .at(),
+            Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            RetryAfter::parse("Mon, 02 Mar 2026 00:00:00 GMT", now())
+                .unwrap()
+                .at(),
+            Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()
+        );
+        assert_eq!(RetryAfter::parse("soon", now()), None);
+        assert_eq!(RetryAfter::parse("-3", now()), None);
+    }
+
+    #[test]
+    fn bodies_are_capped_on_a_char_boundary() {
+        let body = "é".repeat(MAX_KEPT_BODY);
+        let kept = cap_body(&body);
+        assert!(kept.len() <= MAX_KEPT_BODY && kept.len() >= MAX_KEPT_BODY - 1);
+        let SourceError::Malformed { body, .. } = SourceError::malformed("x", &kept) else {
+            panic!()
+        };
+        assert_eq!(body, kept);
+    }
+}

@@ -1,0 +1,205 @@
+//! The face the engine sees: one [`Source`] per tenant stream, built by
+//! [`build_source`] from a tenant's [`SourceSettings`].
+//!
+//! A source knows its stream, the rate-limit bucket it is charged to, the window sizes
+//! its API allows and how far back the API keeps data, and hands out a [`WindowScan`]
+//! per window. It holds no timers and spawns nothing: the engine drives it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::Duration;
+use trawl_model::{Provider, SourceKind, StreamKey, TenantId, Window};
+use url::Url;
+
+use crate::auth::{TokenCache, ZohoCredentials, ZoomCredentials};
+use crate::error::SourceError;
+use crate::limits::LimitKey;
+use crate::scan::WindowScan;
+use crate::zoho::mail_audit::ZohoMailAudit;
+use crate::zoom::operation_logs::ZoomOperationLogs;
+use crate::zoom::phone_operation_logs::ZoomPhoneOperationLogs;
+use crate::zoom::ZoomCommon;
+
+/// Zoom serves at most one calendar month per request (`to <= from + 1 month`); 28 days
+/// fit in every month, February included (30 days from 13 February do not).
+pub const MAX_WINDOW_DAYS: i64 = 28;
+/// Zoom keeps operation logs for 6 months; used for Zoho too (its retention is not
+/// published).
+pub const RETENTION_DAYS: i64 = 182;
+
+/// One tenant stream's API. `Arc<dyn Source>`; cheap to share.
+pub trait Source: Send + Sync + 'static {
+    fn stream(&self) -> &StreamKey;
+    /// The bucket its requests are charged to.
+    fn limit_key(&self) -> LimitKey;
+    /// Longest window one scan should cover (a longer one is walked in pieces).
+    fn max_window(&self) -> Duration {
+        Duration::days(MAX_WINDOW_DAYS)
+    }
+    /// Window size for backfill.
+    fn backfill_step(&self) -> Duration {
+        Duration::days(1)
+    }
+    /// How far back the API keeps data.
+    fn retention(&self) -> Duration {
+        Duration::days(RETENTION_DAYS)
+    }
+    /// Starts walking `window`.
+    fn scan(self: Arc<Self>, window: Window) -> WindowScan;
+}
+
+/// Where and how a tenant's API is reached, beyond its token.
+#[derive(Debug, Clone)]
+pub enum SourceAccess {
+    Zoom {
+        /// `https://api.zoom.us` (`https://api.zoomgov.com` for Government).
+        api_base: Url,
+        /// `category_type` of the account operation logs (`all` when `None`). The Phone
+        /// endpoint has its own categories and always reads all of them.
+        category_type: Option<String>,
+    },
+    Zoho {
+        zoid: String,
+        /// `https://mail.zoho.com` or the data center's equivalent.
+        mail_base: Url,
+        /// Optional `searchKey` filter, e.g. `category:1003`.
+        search_key: Option<String>,
+    },
+}
+
+/// What the engine passes to build a tenant's sources. Secrets live in `tokens`.
+#[derive(Clone)]
+pub struct SourceSettings {
+    pub tenant: TenantId,
+    pub access: SourceAccess,
+    /// The tenant's one token cache, shared by all its streams.
+    pub tokens: Arc<TokenCache>,
+    /// The process's shared HTTP client.
+    pub client: reqwest::Client,
+    /// Records per page; `None` means the API's maximum (Zoom 300, Zoho 200).
+    pub page_size: Option<u32>,
+}
+
+impl fmt::Debug for SourceSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceSettings")
+            .field("tenant", &self.tenant)
+            .field("access", &self.access)
+            .field("tokens", &self.tokens)
+            .field("page_size", &self.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SourceSettings {
+    /// A Zoom tenant, with a new token cache for it.
+    pub fn zoom(
+        tenant: TenantId,
+        credentials: ZoomCredentials,
+        api_base: Url,
+        category_type: Option<String>,
+        client: reqwest::Client,
+    ) -> Self {
+        let tokens = Arc::new(TokenCache::zoom(
+            tenant.clone(),
+            credentials,
+            client.clone(),
+        ));
+        Self {
+            tenant,
+            access: SourceAccess::Zoom {
+                api_base,
+                category_type,
+            },
+            tokens,
+            client,
+            page_size: None,
+        }
+    }
+
+    /// A Zoho tenant, with a new token cache for it.
+    pub fn zoho(
+        tenant: TenantId,
+        credentials: ZohoCredentials,
+        mail_base: Url,
+        search_key: Option<String>,
+        client: reqwest::Client,
+    ) -> Self {
+        let zoid = credentials.zoid.clone();
+        let tokens = Arc::new(TokenCache::zoho(
+            tenant.clone(),
+            credentials,
+            client.clone(),
+        ));
+        Self {
+            tenant,
+            access: SourceAccess::Zoho {
+                zoid,
+                mail_base,
+                search_key,
+            },
+            tokens,
+            client,
+            page_size: None,
+        }
+    }
+
+    pub fn provider(&self) -> Provider {
+        match self.access {
+            SourceAccess::Zoom { .. } => Provider::Zoom,
+            SourceAccess::Zoho { .. } => Provider::Zoho,
+        }
+    }
+}
+
+/// Builds the source of one stream. Fails when `kind` is not of the tenant's provider
+/// or the token cache belongs to another provider.
+pub fn build_source(
+    kind: SourceKind,
+    settings: &SourceSettings,
+) -> Result<Arc<dyn Source>, SourceError> {
+    let mismatch = || {
+        SourceError::permanent(format!(
+            "tenant {}: stream {kind} needs {} access, but the tenant is configured for {}",
+            settings.tenant,
+            kind.provider(),
+            settings.provider()
+        ))
+    };
+    if settings.tokens.provider() != settings.provider() {
+        return Err(mismatch());
+    }
+    let stream = StreamKey::new(settings.tenant.clone(), kind);
+    Ok(match (kind, &settings.access) {
+        (
+            SourceKind::ZoomOperationLogs,
+            SourceAccess::Zoom {
+                api_base,
+                category_type,
+            },
+        ) => {
+            let common = ZoomCommon::new(stream, settings, api_base.clone());
+            Arc::new(ZoomOperationLogs::new(common, category_type.clone()))
+        }
+        (SourceKind::ZoomPhoneOperationLogs, SourceAccess::Zoom { api_base, .. }) => {
+            let common = ZoomCommon::new(stream, settings, api_base.clone());
+            Arc::new(ZoomPhoneOperationLogs::new(common))
+        }
+        (
+            SourceKind::ZohoMailAudit,
+            SourceAccess::Zoho {
+                zoid,
+                mail_base,
+                search_key,
+            },
+        ) => Arc::new(ZohoMailAudit::new(
+            stream,
+            settings,
+            zoid.clone(),
+            mail_base.clone(),
+            search_key.clone(),
+        )),
+        _ => return Err(mismatch()),
+    })
+}
