@@ -1,0 +1,132 @@
+//! Where stream checkpoints live between runs: a compacted Kafka topic, or files.
+//!
+//! A checkpoint is saved only after the events it covers are acknowledged (the engine's
+//! rule); the store only has to keep the newest one per stream and give all of them back
+//! at start-up. The Kafka store keys records `tenant/source` so compaction keeps the
+//! newest; the file store writes one file per stream atomically.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use rdkafka::message::{Message, OwnedHeaders};
+use rdkafka::producer::FutureProducer;
+use rdkafka::topic_partition_list::Offset;
+use trawl_model::{Checkpoint, StreamKey};
+
+use crate::client::{create_producer, create_reader};
+use crate::config::KafkaSettings;
+use crate::error::{classify, KafkaError};
+use crate::partition::{fetch_partition_count, partition_for_key};
+use crate::readback::{read_to_end, IDLE_TIMEOUT};
+use crate::records::{checkpoint_key, decode_checkpoint, encode_checkpoint};
+use crate::send::{send_all, Outgoing};
+
+pub use crate::file_store::FileCheckpointStore;
+
+/// Keeps the newest checkpoint of each stream.
+#[async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// Every stored checkpoint, newest per stream.
+    async fn load_all(&self) -> Result<HashMap<StreamKey, Checkpoint>, KafkaError>;
+    /// Stores `cp`, replacing the stream's previous one; returns once it is durable.
+    async fn save(&self, cp: &Checkpoint) -> Result<(), KafkaError>;
+}
+
+/// Checkpoints on a compacted topic (`kafka.checkpoint_topic`), one record per save,
+/// keyed `tenant/source`, value the checkpoint's JSON. Uses its own idempotent producer
+/// (in transactional mode the engine writes checkpoints through its `Transaction`
+/// instead, and still loads them here: this store reads `read_committed`).
+pub struct KafkaCheckpointStore {
+    settings: KafkaSettings,
+    topic: String,
+    producer: FutureProducer,
+    partitions: tokio::sync::OnceCell<i32>,
+}
+
+impl std::fmt::Debug for KafkaCheckpointStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaCheckpointStore")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaCheckpointStore {
+    pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+        Ok(Self {
+            settings: settings.clone(),
+            topic: settings.checkpoint_topic().to_string(),
+            producer: create_producer(settings, None)?,
+            partitions: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    async fn partition_count(&self) -> Result<i32, KafkaError> {
+        self.partitions
+            .get_or_try_init(|| async {
+                let p = self.producer.clone();
+                let topic = self.topic.clone();
+                tokio::task::spawn_blocking(move || {
+                    fetch_partition_count(
+                        rdkafka::producer::Producer::client(&p),
+                        &topic,
+                        IDLE_TIMEOUT,
+                    )
+                })
+                .await
+                .map_err(|e| KafkaError::retryable("fetch metadata", e.to_string()))?
+            })
+            .await
+            .copied()
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for KafkaCheckpointStore {
+    async fn load_all(&self) -> Result<HashMap<StreamKey, Checkpoint>, KafkaError> {
+        let settings = self.settings.clone();
+        let topic = self.topic.clone();
+        let n = self.partition_count().await?;
+        let latest = tokio::task::spawn_blocking(move || -> Result<_, KafkaError> {
+            let consumer = create_reader(&settings)?;
+            let starts: Vec<(i32, Offset)> = (0..n).map(|p| (p, Offset::Beginning)).collect();
+            let mut latest: HashMap<String, Option<Vec<u8>>> = HashMap::new();
+            read_to_end(&consumer, &topic, &starts, |m| {
+                if let Some(k) = m.key().and_then(|k| std::str::from_utf8(k).ok()) {
+                    latest.insert(k.to_string(), m.payload().map(<[u8]>::to_vec));
+                }
+            })?;
+            Ok(latest)
+        })
+        .await
+        .map_err(|e| KafkaError::retryable("load checkpoints", e.to_string()))??;
+        let mut out = HashMap::new();
+        for (key, value) in latest {
+            // A tombstone (null value) deletes the stream's checkpoint.
+            if let Some(v) = value {
+                let cp = decode_checkpoint(&key, &v)?;
+                out.insert(cp.stream.clone(), cp);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn save(&self, cp: &Checkpoint) -> Result<(), KafkaError> {
+        let key = checkpoint_key(&cp.stream);
+        let partition = partition_for_key(key.as_bytes(), self.partition_count().await?);
+        let rec = Outgoing {
+            payload: encode_checkpoint(cp),
+            headers: OwnedHeaders::new(),
+        };
+        send_all(
+            &self.producer,
+            &self.topic,
+            partition,
+            key.as_bytes(),
+            [rec],
+        )
+        .await
+        .map_err(|e| classify("save checkpoint", &e, ""))?;
+        Ok(())
+    }
+}

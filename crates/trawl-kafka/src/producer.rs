@@ -1,0 +1,303 @@
+//! The event producer: one idempotent (optionally transactional) librdkafka producer
+//! shared by every stream of the process.
+//!
+//! `publish` puts one stream's events on its partition and returns once all of them
+//! are acknowledged, with the position after the last one: that position goes into the
+//! stream's checkpoint. A producer that hit a fatal error is rebuilt on its next use.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use rdkafka::producer::{FutureProducer, Producer};
+use tokio::sync::Mutex;
+use trawl_model::{Event, OutputPosition, StreamKey};
+
+use crate::client::{create_producer, message_timeout};
+use crate::config::KafkaSettings;
+use crate::error::{classify, KafkaError};
+use crate::partition::{fetch_partition_count, partition_for_key, PartitionCounts};
+use crate::records::{ce_source, dead_letter_headers, event_headers};
+use crate::send::{send_all, Outgoing};
+use crate::txn::TxnState;
+
+/// What a publish achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The next offset after the last event published (None when there were none).
+    pub position: Option<OutputPosition>,
+    /// How many events were acknowledged.
+    pub count: usize,
+}
+
+pub(crate) struct Inner {
+    pub settings: KafkaSettings,
+    producer: RwLock<FutureProducer>,
+    needs_rebuild: AtomicBool,
+    partitions: PartitionCounts,
+    pub timeout: Duration,
+    pub txn: Arc<Mutex<TxnState>>,
+}
+
+/// Publishes events (and, in transactional mode, checkpoints) to Kafka. Cheap to clone;
+/// all clones share one librdkafka producer.
+#[derive(Clone)]
+pub struct EventProducer {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EventProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventProducer")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventProducer {
+    /// Creates the producer. Nothing is sent yet; in transactional mode the first
+    /// `begin` initializes transactions, which fences any older instance with the same
+    /// `transactional.id`.
+    pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+        let producer = create_producer(settings, txn_id(settings))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                settings: settings.clone(),
+                producer: RwLock::new(producer),
+                needs_rebuild: AtomicBool::new(false),
+                partitions: PartitionCounts::default(),
+                timeout: message_timeout(settings),
+                txn: Arc::new(Mutex::new(TxnState::default())),
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &KafkaSettings {
+        &self.inner.settings
+    }
+
+    /// Publishes one stream's events, in order, to its partition and waits until every
+    /// one is acknowledged. In transactional mode this is a transaction of its own.
+    ///
+    /// On error, some of the events may be in the log: read back from the position
+    /// before this call before publishing them again.
+    pub async fn publish(
+        &self,
+        stream: &StreamKey,
+        events: &[Event],
+    ) -> Result<Delivered, KafkaError> {
+        if events.is_empty() {
+            return Ok(Delivered {
+                position: None,
+                count: 0,
+            });
+        }
+        if self.inner.settings.transactional {
+            let mut txn = self.begin().await?;
+            let delivered = match txn.add_events(stream, events).await {
+                Ok(d) => d,
+                Err(e) => {
+                    // Best effort: the next `begin` aborts if this does not.
+                    let _ = txn.abort().await;
+                    return Err(e);
+                }
+            };
+            txn.commit().await?;
+            return Ok(delivered);
+        }
+        self.rebuild_if_needed()?;
+        let producer = self.inner.current();
+        self.inner.send_events(&producer, stream, events).await
+    }
+
+    /// Sends a page that could not be processed to the dead-letter topic: the raw body
+    /// as value, the tenant as key, headers naming tenant, source and reason.
+    pub async fn dead_letter(
+        &self,
+        stream: &StreamKey,
+        reason: &str,
+        body: &[u8],
+    ) -> Result<(), KafkaError> {
+        if self.inner.settings.transactional {
+            let mut txn = self.begin().await?;
+            if let Err(e) = txn.add_dead_letter(stream, reason, body).await {
+                let _ = txn.abort().await;
+                return Err(e);
+            }
+            txn.commit().await?;
+            return Ok(());
+        }
+        self.rebuild_if_needed()?;
+        let producer = self.inner.current();
+        self.inner
+            .send_dead_letter(&producer, stream, reason, body)
+            .await
+    }
+
+    /// The topic and partition a stream publishes to, with offset 0: where a stream
+    /// without a checkpoint position reads back from.
+    pub async fn stream_start(&self, stream: &StreamKey) -> Result<OutputPosition, KafkaError> {
+        let producer = self.inner.current();
+        let topic = self.inner.settings.topic_for(stream);
+        let partition = self
+            .inner
+            .partition(&producer, &topic, stream.tenant.as_str().as_bytes())
+            .await?;
+        Ok(OutputPosition {
+            topic,
+            partition,
+            offset: 0,
+        })
+    }
+
+    /// Waits until everything queued is acknowledged (for a graceful stop).
+    pub async fn flush(&self) -> Result<(), KafkaError> {
+        let producer = self.inner.current();
+        let timeout = self.inner.timeout;
+        tokio::task::spawn_blocking(move || producer.flush(timeout))
+            .await
+            .map_err(|e| KafkaError::retryable("flush", e.to_string()))?
+            .map_err(|e| classify("flush", &e, ""))
+    }
+
+    fn rebuild_if_needed(&self) -> Result<(), KafkaError> {
+        if self.inner.needs_rebuild.swap(false, Ordering::AcqRel) {
+            if let Err(e) = self.inner.rebuild() {
+                self.inner.needs_rebuild.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn txn_id(settings: &KafkaSettings) -> Option<&str> {
+    settings
+        .transactional
+        .then_some(settings.transactional_id.as_str())
+}
+
+impl Inner {
+    pub(crate) fn current(&self) -> FutureProducer {
+        self.producer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the producer with a fresh one (after a fatal error).
+    pub(crate) fn rebuild(&self) -> Result<FutureProducer, KafkaError> {
+        tracing::warn!("rebuilding the Kafka producer after a fatal error");
+        let fresh = create_producer(&self.settings, txn_id(&self.settings))?;
+        *self.producer.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+        Ok(fresh)
+    }
+
+    pub(crate) fn mark_rebuild(&self) {
+        self.needs_rebuild.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn take_rebuild(&self) -> bool {
+        self.needs_rebuild.swap(false, Ordering::AcqRel)
+    }
+
+    /// Classifies an rdkafka error and remembers to rebuild after a fatal one.
+    pub(crate) fn fail(&self, op: &'static str, e: &rdkafka::error::KafkaError) -> KafkaError {
+        let k = classify(op, e, txn_id(&self.settings).unwrap_or(""));
+        if matches!(k, KafkaError::Fatal { .. } | KafkaError::Fenced { .. }) {
+            self.mark_rebuild();
+        }
+        k
+    }
+
+    /// The partition of `key` in `topic`.
+    pub(crate) async fn partition(
+        &self,
+        producer: &FutureProducer,
+        topic: &str,
+        key: &[u8],
+    ) -> Result<i32, KafkaError> {
+        let n = match self.partitions.cached(topic) {
+            Some(n) => n,
+            None => {
+                let p = producer.clone();
+                let t = topic.to_string();
+                let timeout = self.timeout.min(Duration::from_secs(60));
+                let n = tokio::task::spawn_blocking(move || {
+                    fetch_partition_count(p.client(), &t, timeout)
+                })
+                .await
+                .map_err(|e| KafkaError::retryable("fetch metadata", e.to_string()))??;
+                self.partitions.insert(topic, n);
+                n
+            }
+        };
+        Ok(partition_for_key(key, n))
+    }
+
+    pub(crate) async fn send_events(
+        &self,
+        producer: &FutureProducer,
+        stream: &StreamKey,
+        events: &[Event],
+    ) -> Result<Delivered, KafkaError> {
+        let topic = self.settings.topic_for(stream);
+        let key = stream.tenant.as_str().as_bytes();
+        let partition = self.partition(producer, &topic, key).await?;
+        let source = ce_source(stream);
+        let records = EventRecords {
+            source: &source,
+            events: events.iter(),
+        };
+        let last = send_all(producer, &topic, partition, key, records)
+            .await
+            .map_err(|e| self.fail("produce events", &e))?;
+        Ok(Delivered {
+            position: last.map(|o| OutputPosition {
+                topic,
+                partition,
+                offset: o + 1,
+            }),
+            count: events.len(),
+        })
+    }
+
+    pub(crate) async fn send_dead_letter(
+        &self,
+        producer: &FutureProducer,
+        stream: &StreamKey,
+        reason: &str,
+        body: &[u8],
+    ) -> Result<(), KafkaError> {
+        let topic = self.settings.dead_letter_topic.clone();
+        let key = stream.tenant.as_str().as_bytes();
+        let partition = self.partition(producer, &topic, key).await?;
+        let record = Outgoing {
+            payload: body.to_vec(),
+            headers: dead_letter_headers(stream, reason, Utc::now()),
+        };
+        send_all(producer, &topic, partition, key, [record])
+            .await
+            .map_err(|e| self.fail("produce dead letter", &e))?;
+        Ok(())
+    }
+}
+
+/// The records of a slice of events, made one at a time as the batch goes out (a named
+/// iterator rather than a closure keeps the publish future `Send`).
+struct EventRecords<'a> {
+    source: &'a str,
+    events: std::slice::Iter<'a, Event>,
+}
+
+impl Iterator for EventRecords<'_> {
+    type Item = Outgoing;
+
+    fn next(&mut self) -> Option<Outgoing> {
+        self.events.next().map(|e| Outgoing {
+            payload: e.to_json(),
+            headers: event_headers(self.source, e),
+        })
+    }
+}

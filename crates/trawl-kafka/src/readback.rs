@@ -1,0 +1,128 @@
+//! Reading a stream's own partition back after a restart, to learn what it already
+//! published since its checkpoint.
+//!
+//! The checkpoint is written only after its events are acknowledged, so after a crash
+//! the log may hold events the checkpoint doesn't know about. Reading the partition from
+//! the checkpoint's position to the current end (committed records only) finds them;
+//! the stream then skips those ids. Other tenants may share the partition, so records
+//! are filtered by key and by the CloudEvents source header.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use trawl_model::{EventId, OutputPosition, StreamKey};
+
+use crate::client::create_reader;
+use crate::config::KafkaSettings;
+use crate::error::{classify, KafkaError};
+use crate::records::{ce_source, header, HEADER_ID, HEADER_SOURCE, HEADER_TIME};
+
+/// How long a read may go without any message or end-of-partition before it fails with
+/// a retryable error (broker down).
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The ids and times of `stream`'s events in its partition from `position` to the
+/// current end, oldest first, as a `read_committed` consumer sees them.
+pub async fn read_back(
+    settings: &KafkaSettings,
+    position: &OutputPosition,
+    stream: &StreamKey,
+) -> Result<Vec<(EventId, DateTime<Utc>)>, KafkaError> {
+    let settings = settings.clone();
+    let position = position.clone();
+    let stream = stream.clone();
+    tokio::task::spawn_blocking(move || read_back_blocking(&settings, &position, &stream))
+        .await
+        .map_err(|e| KafkaError::retryable("read back", e.to_string()))?
+}
+
+fn read_back_blocking(
+    settings: &KafkaSettings,
+    position: &OutputPosition,
+    stream: &StreamKey,
+) -> Result<Vec<(EventId, DateTime<Utc>)>, KafkaError> {
+    let consumer = create_reader(settings)?;
+    let (_low, high) = consumer
+        .fetch_watermarks(&position.topic, position.partition, IDLE_TIMEOUT)
+        .map_err(|e| classify("read back", &e, ""))?;
+    if position.offset >= high {
+        return Ok(Vec::new());
+    }
+    let key = stream.tenant.as_str().as_bytes();
+    let source = ce_source(stream);
+    let mut out = Vec::new();
+    let start = [(position.partition, Offset::Offset(position.offset.max(0)))];
+    read_to_end(&consumer, &position.topic, &start, |m| {
+        if m.key() != Some(key) || header(m.headers(), HEADER_SOURCE) != Some(source.as_str()) {
+            return;
+        }
+        let id = header(m.headers(), HEADER_ID).and_then(EventId::parse);
+        let time = header(m.headers(), HEADER_TIME)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        match (id, time) {
+            (Some(id), Some(time)) => out.push((id, time)),
+            _ => tracing::warn!(
+                topic = %position.topic, partition = position.partition, offset = m.offset(),
+                stream = %stream, "record of this stream without a valid ce_id/ce_time header"
+            ),
+        }
+    })?;
+    Ok(out)
+}
+
+/// Reads the given partitions of `topic` from their start offsets until each reports
+/// its end (for `read_committed`: the last stable offset), calling `f` on every
+/// record. Blocking.
+pub(crate) fn read_to_end(
+    consumer: &BaseConsumer,
+    topic: &str,
+    starts: &[(i32, Offset)],
+    mut f: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<(), KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    for (p, o) in starts {
+        tpl.add_partition_offset(topic, *p, *o)
+            .map_err(|e| classify("read", &e, ""))?;
+    }
+    consumer
+        .assign(&tpl)
+        .map_err(|e| classify("read", &e, ""))?;
+    let mut open: HashSet<i32> = starts.iter().map(|(p, _)| *p).collect();
+    let mut last_progress = Instant::now();
+    let mut last_error: Option<KafkaError> = None;
+    while !open.is_empty() {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                last_progress = Instant::now();
+                f(&m);
+            }
+            Some(Err(RdError::PartitionEOF(p))) => {
+                last_progress = Instant::now();
+                open.remove(&p);
+            }
+            Some(Err(e)) => {
+                let k = classify("read", &e, "");
+                if !k.is_retryable() {
+                    return Err(k);
+                }
+                last_error = Some(k);
+            }
+            None => {}
+        }
+        if last_progress.elapsed() > IDLE_TIMEOUT {
+            return Err(last_error.unwrap_or_else(|| {
+                KafkaError::retryable(
+                    "read",
+                    format!("no progress reading {topic} for {IDLE_TIMEOUT:?}"),
+                )
+            }));
+        }
+    }
+    Ok(())
+}

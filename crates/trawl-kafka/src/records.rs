@@ -1,0 +1,105 @@
+//! What trawl's Kafka records look like: event records with CloudEvents binary-mode
+//! headers, checkpoint records keyed `tenant/source`, dead letters.
+//!
+//! Producers build records here and readers parse them here, so the two can't drift.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use trawl_model::{Checkpoint, Event, StreamKey, EVENT_SCHEMA};
+
+use crate::error::KafkaError;
+
+pub const HEADER_ID: &str = "ce_id";
+pub const HEADER_SOURCE: &str = "ce_source";
+pub const HEADER_TYPE: &str = "ce_type";
+pub const HEADER_TIME: &str = "ce_time";
+pub const HEADER_SPECVERSION: &str = "ce_specversion";
+pub const HEADER_CONTENT_TYPE: &str = "content-type";
+/// Dead-letter headers.
+pub const HEADER_DL_TENANT: &str = "trawl_tenant";
+pub const HEADER_DL_SOURCE: &str = "trawl_source";
+pub const HEADER_DL_REASON: &str = "trawl_reason";
+pub const HEADER_DL_TIME: &str = "trawl_dead_lettered_at";
+
+/// The CloudEvents `source` of a stream's events: `trawl/{tenant}/{source}`.
+pub fn ce_source(stream: &StreamKey) -> String {
+    format!("trawl/{}/{}", stream.tenant, stream.source)
+}
+
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// The CloudEvents binary-mode headers of an event.
+pub(crate) fn event_headers(source: &str, e: &Event) -> OwnedHeaders {
+    let id = e.id.to_string();
+    let time = rfc3339(e.time);
+    let pairs: [(&str, &str); 6] = [
+        (HEADER_ID, &id),
+        (HEADER_SOURCE, source),
+        (HEADER_TYPE, EVENT_SCHEMA),
+        (HEADER_TIME, &time),
+        (HEADER_SPECVERSION, "1.0"),
+        (HEADER_CONTENT_TYPE, "application/json"),
+    ];
+    pairs.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+        h.insert(Header {
+            key: k,
+            value: Some(v.as_bytes()),
+        })
+    })
+}
+
+/// The headers of a dead letter.
+pub(crate) fn dead_letter_headers(
+    stream: &StreamKey,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> OwnedHeaders {
+    let time = rfc3339(now);
+    let pairs: [(&str, &str); 4] = [
+        (HEADER_DL_TENANT, stream.tenant.as_str()),
+        (HEADER_DL_SOURCE, stream.source.as_str()),
+        (HEADER_DL_REASON, reason),
+        (HEADER_DL_TIME, &time),
+    ];
+    pairs.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+        h.insert(Header {
+            key: k,
+            value: Some(v.as_bytes()),
+        })
+    })
+}
+
+/// The value of header `name` as text, if present and UTF-8.
+pub fn header<'a, H: Headers>(headers: Option<&'a H>, name: &str) -> Option<&'a str> {
+    let h = headers?;
+    h.iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// The key of a stream's checkpoint record: `tenant/source`.
+pub fn checkpoint_key(stream: &StreamKey) -> String {
+    stream.to_string()
+}
+
+pub(crate) fn encode_checkpoint(cp: &Checkpoint) -> Vec<u8> {
+    serde_json::to_vec(cp).expect("a checkpoint always serializes")
+}
+
+pub(crate) fn decode_checkpoint(key: &str, value: &[u8]) -> Result<Checkpoint, KafkaError> {
+    let cp: Checkpoint =
+        serde_json::from_slice(value).map_err(|e| KafkaError::CorruptCheckpoint {
+            key: key.to_string(),
+            reason: e.to_string(),
+        })?;
+    if checkpoint_key(&cp.stream) != key {
+        return Err(KafkaError::CorruptCheckpoint {
+            key: key.to_string(),
+            reason: format!("record holds the checkpoint of {}", cp.stream),
+        });
+    }
+    Ok(cp)
+}

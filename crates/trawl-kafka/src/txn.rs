@@ -1,0 +1,235 @@
+//! Kafka transactions: several streams' events and their checkpoints, all visible to
+//! `read_committed` readers at once, or none of them.
+//!
+//! One producer runs one transaction at a time, so `begin` waits for the previous
+//! [`Transaction`] to finish; the engine batches pages of several streams into one.
+//! A transaction dropped without `commit` is aborted by the next `begin`. The first
+//! `begin` (and the first after a fatal error, which rebuilds the producer) calls
+//! `init_transactions`, which fences an older instance with the same `transactional.id`.
+
+use std::collections::BTreeMap;
+
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::producer::{FutureProducer, Producer};
+use tokio::sync::OwnedMutexGuard;
+use trawl_model::{Checkpoint, Event, OutputPosition, StreamKey};
+
+use crate::error::KafkaError;
+use crate::producer::{Delivered, EventProducer, Inner};
+use crate::records::{checkpoint_key, encode_checkpoint};
+use crate::send::{send_all, Outgoing};
+
+/// Per-producer transaction bookkeeping, guarded by the transaction lock.
+#[derive(Debug, Default)]
+pub(crate) struct TxnState {
+    initialized: bool,
+    needs_abort: bool,
+}
+
+/// An open transaction. Add events and checkpoints, then `commit` (or `abort`).
+pub struct Transaction {
+    inner: std::sync::Arc<Inner>,
+    state: OwnedMutexGuard<TxnState>,
+    producer: FutureProducer,
+    positions: BTreeMap<StreamKey, OutputPosition>,
+    failed: Option<String>,
+}
+
+/// Runs a blocking librdkafka transaction call off the async runtime.
+async fn blocking<F>(inner: &Inner, op: &'static str, f: F) -> Result<(), KafkaError>
+where
+    F: FnOnce() -> Result<(), RdError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(inner.fail(op, &e)),
+        Err(e) => Err(KafkaError::retryable(op, e.to_string())),
+    }
+}
+
+impl EventProducer {
+    /// Starts a transaction (transactional mode only). Waits while another is open.
+    pub async fn begin(&self) -> Result<Transaction, KafkaError> {
+        let inner = self.inner.clone();
+        if !inner.settings.transactional {
+            return Err(KafkaError::permanent(
+                "begin transaction",
+                "kafka.transactional is off",
+            ));
+        }
+        let mut state = inner.txn.clone().lock_owned().await;
+        let timeout = inner.timeout;
+        let mut producer = inner.current();
+        if inner.take_rebuild() {
+            producer = inner.rebuild().inspect_err(|_| inner.mark_rebuild())?;
+            state.initialized = false;
+            state.needs_abort = false;
+        }
+        if state.initialized && state.needs_abort {
+            let p = producer.clone();
+            blocking(&inner, "abort transaction", move || {
+                p.abort_transaction(timeout)
+            })
+            .await?;
+            state.needs_abort = false;
+        }
+        if !state.initialized {
+            let p = producer.clone();
+            blocking(&inner, "init transactions", move || {
+                p.init_transactions(timeout)
+            })
+            .await?;
+            state.initialized = true;
+        }
+        producer
+            .begin_transaction()
+            .map_err(|e| inner.fail("begin transaction", &e))?;
+        state.needs_abort = true;
+        Ok(Transaction {
+            inner,
+            state,
+            producer,
+            positions: BTreeMap::new(),
+            failed: None,
+        })
+    }
+}
+
+impl Transaction {
+    /// Produces one stream's events in this transaction and waits for their
+    /// acknowledgements (they stay invisible to `read_committed` until `commit`).
+    /// Returns the position after the last one: put it in the stream's checkpoint.
+    pub async fn add_events(
+        &mut self,
+        stream: &StreamKey,
+        events: &[Event],
+    ) -> Result<Delivered, KafkaError> {
+        self.check()?;
+        let r = self.inner.send_events(&self.producer, stream, events).await;
+        match r {
+            Ok(d) => {
+                if let Some(p) = &d.position {
+                    self.positions.insert(stream.clone(), p.clone());
+                }
+                Ok(d)
+            }
+            Err(e) => Err(self.poison(e)),
+        }
+    }
+
+    /// Writes a stream's checkpoint to the checkpoint topic in this transaction.
+    pub async fn add_checkpoint(&mut self, cp: &Checkpoint) -> Result<(), KafkaError> {
+        self.check()?;
+        let topic = self.inner.settings.checkpoint_topic().to_string();
+        let key = checkpoint_key(&cp.stream);
+        let r = async {
+            let partition = self
+                .inner
+                .partition(&self.producer, &topic, key.as_bytes())
+                .await?;
+            let rec = Outgoing {
+                payload: encode_checkpoint(cp),
+                headers: rdkafka::message::OwnedHeaders::new(),
+            };
+            send_all(&self.producer, &topic, partition, key.as_bytes(), [rec])
+                .await
+                .map_err(|e| self.inner.fail("produce checkpoint", &e))
+        }
+        .await;
+        r.map(|_| ()).map_err(|e| self.poison(e))
+    }
+
+    /// Sends a dead letter in this transaction (see [`EventProducer::dead_letter`]).
+    pub async fn add_dead_letter(
+        &mut self,
+        stream: &StreamKey,
+        reason: &str,
+        body: &[u8],
+    ) -> Result<(), KafkaError> {
+        self.check()?;
+        let r = self
+            .inner
+            .send_dead_letter(&self.producer, stream, reason, body)
+            .await;
+        r.map_err(|e| self.poison(e))
+    }
+
+    /// The positions of the streams published so far in this transaction.
+    pub fn positions(&self) -> &BTreeMap<StreamKey, OutputPosition> {
+        &self.positions
+    }
+
+    /// Commits; returns each stream's position after its last event. If anything
+    /// added failed, aborts instead and returns [`KafkaError::Aborted`]. A
+    /// [`KafkaError::Retryable`] here means the outcome is unknown: read back.
+    pub async fn commit(mut self) -> Result<BTreeMap<StreamKey, OutputPosition>, KafkaError> {
+        if let Some(reason) = self.failed.take() {
+            self.abort_now().await?;
+            return Err(KafkaError::Aborted {
+                op: "commit",
+                reason,
+            });
+        }
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let p = self.producer.clone();
+            let timeout = self.inner.timeout;
+            match blocking(&self.inner, "commit transaction", move || {
+                p.commit_transaction(timeout)
+            })
+            .await
+            {
+                Ok(()) => {
+                    self.state.needs_abort = false;
+                    return Ok(std::mem::take(&mut self.positions));
+                }
+                Err(e @ KafkaError::Retryable { .. }) if tries < 2 => {
+                    tracing::warn!(error = %e, "commit failed, retrying once");
+                }
+                Err(e @ (KafkaError::Aborted { .. } | KafkaError::Retryable { .. })) => {
+                    self.abort_now().await?;
+                    return Err(match e {
+                        KafkaError::Retryable { reason, .. } => KafkaError::Aborted {
+                            op: "commit",
+                            reason,
+                        },
+                        other => other,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Aborts: nothing added becomes visible to `read_committed` readers.
+    pub async fn abort(mut self) -> Result<(), KafkaError> {
+        self.abort_now().await
+    }
+
+    async fn abort_now(&mut self) -> Result<(), KafkaError> {
+        let p = self.producer.clone();
+        let timeout = self.inner.timeout;
+        blocking(&self.inner, "abort transaction", move || {
+            p.abort_transaction(timeout)
+        })
+        .await?;
+        self.state.needs_abort = false;
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), KafkaError> {
+        match &self.failed {
+            Some(reason) => Err(KafkaError::Aborted {
+                op: "add to transaction",
+                reason: format!("an earlier step failed: {reason}"),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&mut self, e: KafkaError) -> KafkaError {
+        self.failed = Some(e.to_string());
+        e
+    }
+}

@@ -1,0 +1,184 @@
+//! Publishing on librdkafka's mock cluster: where events land, what they carry, what
+//! positions come back, and what `read_back` finds after them.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use trawl_kafka::{ce_source, partition_for_key, read_back, EventProducer};
+use trawl_model::{OutputPosition, SourceKind};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_land_on_the_tenants_partition_with_cloudevents_headers() {
+    let c = cluster();
+    let s = settings(&c);
+    let p = EventProducer::new(&s).unwrap();
+    let acme = stream("acme", SourceKind::ZoomOperationLogs);
+    let evs = events(&acme, 0, 50);
+    let d = p.publish(&acme, &evs).await.unwrap();
+    assert_eq!(d.count, 50);
+    let pos = d.position.expect("a position");
+    assert_eq!(pos.topic, "audit.zoom.operation_logs");
+    assert_eq!(pos.partition, partition_for_key(b"acme", PARTITIONS));
+    assert_eq!(pos.offset, 50, "next offset after the last of 50 events");
+
+    let recs = read_all(&s.brokers, "audit.zoom.operation_logs", "read_committed");
+    assert_eq!(ids(&recs), evs.iter().map(|e| e.id).collect::<Vec<_>>());
+    for (r, e) in recs.iter().zip(&evs) {
+        assert_eq!(r.partition, pos.partition);
+        assert_eq!(r.key.as_deref(), Some(&b"acme"[..]));
+        assert_eq!(r.event(), *e, "value is the event JSON");
+        assert_eq!(r.header("ce_id"), Some(e.id.to_string().as_str()));
+        assert_eq!(
+            r.header("ce_source"),
+            Some("trawl/acme/zoom.operation_logs")
+        );
+        assert_eq!(r.header("ce_type"), Some("trawl.audit.v1"));
+        assert_eq!(r.header("ce_specversion"), Some("1.0"));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let t = chrono::DateTime::parse_from_rfc3339(r.header("ce_time").unwrap()).unwrap();
+        assert_eq!(t, e.time);
+    }
+
+    // A second batch continues where the first ended.
+    let more = events(&acme, 50, 5);
+    let d2 = p.publish(&acme, &more).await.unwrap();
+    assert_eq!(d2.position.unwrap().offset, 55);
+    // Nothing to publish: no position, nothing sent.
+    let none = p.publish(&acme, &[]).await.unwrap();
+    assert_eq!((none.position, none.count), (None, 0));
+}
+
+/// trawl picks partitions itself; they must agree with Kafka's default (murmur2)
+/// partitioner so other producers keyed by tenant land on the same partition.
+#[tokio::test(flavor = "multi_thread")]
+async fn partitions_match_kafkas_murmur2_partitioner() {
+    let c = cluster();
+    let s = settings(&c);
+    let java_like: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &s.brokers)
+        .set("partitioner", "murmur2_random")
+        .create()
+        .unwrap();
+    let p = EventProducer::new(&s).unwrap();
+    for tenant in ["acme", "globex", "initech", "umbrella", "t-1", "t.2"] {
+        let partition = java_like
+            .send(
+                FutureRecord::to("audit.zoho.mail_audit")
+                    .key(tenant)
+                    .payload("x"),
+                std::time::Duration::from_secs(5),
+            )
+            .await
+            .unwrap()
+            .partition;
+        let ours = p
+            .stream_start(&stream(tenant, SourceKind::ZohoMailAudit))
+            .await
+            .unwrap();
+        assert_eq!(ours.partition, partition, "tenant {tenant}");
+    }
+}
+
+/// After a crash the stream reads back from its checkpoint's position: it must find
+/// exactly its own events after that position, even with other tenants and sources in
+/// the same partition.
+#[tokio::test(flavor = "multi_thread")]
+async fn read_back_finds_exactly_this_streams_events_after_the_position() {
+    let c = cluster();
+    let mut s = settings(&c);
+    // One topic for everything, one partition: maximal sharing.
+    s.topic = trawl_kafka::TopicTemplate::new("audit.all").unwrap();
+    c.create_topic("audit.all", 1, 1).unwrap();
+    let p = EventProducer::new(&s).unwrap();
+    let acme = stream("acme", SourceKind::ZoomOperationLogs);
+    let acme_phone = stream("acme", SourceKind::ZoomPhoneOperationLogs);
+    let globex = stream("globex", SourceKind::ZoomOperationLogs);
+
+    let first = events(&acme, 0, 10);
+    let checkpointed = p.publish(&acme, &first).await.unwrap().position.unwrap();
+    // After the checkpoint: interleaved pages of three streams.
+    let mut expected = Vec::new();
+    for round in 0..3 {
+        let mine = events(&acme, 10 + round * 4, 4);
+        expected.extend(mine.iter().map(|e| (e.id, e.time)));
+        p.publish(&acme, &mine).await.unwrap();
+        p.publish(&acme_phone, &events(&acme_phone, round * 4, 4))
+            .await
+            .unwrap();
+        p.publish(&globex, &events(&globex, round * 4, 4))
+            .await
+            .unwrap();
+    }
+    let found = read_back(&s, &checkpointed, &acme).await.unwrap();
+    assert_eq!(found, expected);
+
+    // From the start of the partition: all of acme's operation logs.
+    let start = p.stream_start(&acme).await.unwrap();
+    assert_eq!(start.offset, 0);
+    assert_eq!(read_back(&s, &start, &acme).await.unwrap().len(), 22);
+    // At the end: nothing (and no waiting).
+    let end = OutputPosition {
+        offset: 10 + 12 * 3,
+        ..checkpointed
+    };
+    assert!(read_back(&s, &end, &acme).await.unwrap().is_empty());
+    assert_eq!(ce_source(&acme), "trawl/acme/zoom.operation_logs");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_carry_the_raw_body_and_name_tenant_source_and_reason() {
+    let c = cluster();
+    let s = settings(&c);
+    let p = EventProducer::new(&s).unwrap();
+    let acme = stream("acme", SourceKind::ZohoMailAudit);
+    p.dead_letter(
+        &acme,
+        "malformed page: expected value at line 1",
+        b"<html>oops",
+    )
+    .await
+    .unwrap();
+    let recs = read_all(&s.brokers, "trawl.dead_letter", "read_committed");
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!(r.payload.as_deref(), Some(&b"<html>oops"[..]));
+    assert_eq!(r.key.as_deref(), Some(&b"acme"[..]));
+    let h: BTreeMap<_, _> = r.headers.iter().cloned().collect();
+    assert_eq!(h["trawl_tenant"], "acme");
+    assert_eq!(h["trawl_source"], "zoho.mail_audit");
+    assert_eq!(
+        h["trawl_reason"],
+        "malformed page: expected value at line 1"
+    );
+    assert!(h.contains_key("trawl_dead_lettered_at"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn publishing_to_a_missing_topic_is_a_permanent_error_naming_it() {
+    let c = cluster();
+    let mut s = settings(&c);
+    s.topic = trawl_kafka::TopicTemplate::new("nope.{source}").unwrap();
+    s.properties
+        .insert("allow.auto.create.topics".into(), "false".into());
+    let p = EventProducer::new(&s).unwrap();
+    let acme = stream("acme", SourceKind::ZohoMailAudit);
+    let err = p.publish(&acme, &events(&acme, 0, 1)).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("nope.zoho.mail_audit"), "{err}");
+}
+
+/// The mock cluster has no CreateTopics (a request would time out); `ensure_topics`
+/// only asks for missing topics, so with the topics created up front
+/// (`MockCluster::create_topic`) it succeeds at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn ensure_topics_asks_for_nothing_when_every_topic_exists() {
+    let c = cluster();
+    let s = settings(&c);
+    let acme = stream("acme", SourceKind::ZohoMailAudit);
+    let created = trawl_kafka::ensure_topics(&s, &[acme]).await.unwrap();
+    assert!(created.is_empty());
+}
