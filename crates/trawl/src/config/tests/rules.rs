@@ -1,0 +1,230 @@
+//! Every validation rule, by the message an operator reads: the field's path and why.
+//! The first test also proves that all problems come at once, not the first only.
+
+use super::{error, errors, jail, load_in, with_tenant, KAFKA};
+
+const MANY_MISTAKES: &str = r#"
+[server]
+listen = "localhost:9090"
+[kafka]
+brokers = "k:9092"
+brokrs = "x"
+topic = "audit {source}"
+dead_letter_topic = "dead letters"
+partitions = 0
+replication = 0
+[checkpoints]
+store = "file"
+[defaults]
+poll_interval = "0s"
+backfill = "200d"
+lookback = "soon"
+quota_share = 1.5
+max_concurrent_windows = 0
+[mertics]
+tenant_label = true
+
+[[tenants]]
+id = "bad id"
+provider = "zoom"
+streams = ["operation_logs", "mail_audit", "chats", "operation_logs"]
+plan = "gold"
+account_id = "a"
+client_secret = { env = "TRAWL_TEST_UNSET_VARIABLE" }
+api_base = "ftp://api.zoom.us"
+refresh_token = "x"
+[[tenants]]
+id = "g"
+provider = "teams"
+[[tenants]]
+id = "h"
+[[tenants]]
+id = "z1"
+provider = "zoho"
+zoid = "1"
+client_id = "c"
+client_secret = { file = "missing_secret_file" }
+refresh_token = { env = "EMPTY_VARIABLE" }
+data_center = "de"
+mail_base = "not a url"
+lookback = "40d"
+quota_share = 0
+[tenants.rate_limits.operation_logs]
+per_second = 1.0
+"#;
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_path_and_reason() {
+    jail(|j| {
+        j.set_env("EMPTY_VARIABLE", "");
+        let mut expected = vec![
+            "mertics: unknown key; did you mean `metrics`?",
+            "server.listen: \"localhost:9090\" is not a socket address; write an IP address and a port, e.g. \"127.0.0.1:9090\" or \"[::]:9090\"",
+            "kafka.brokrs: unknown key; did you mean `brokers`?",
+            "kafka.topic: topic template \"audit {source}\" may only hold ASCII letters, digits, '.', '_', '-' and placeholders",
+            "kafka.dead_letter_topic: topic name \"dead letters\" may only hold ASCII letters, digits, '.', '_' and '-'",
+            "kafka.partitions: 0 is not between 1 and 2147483647",
+            "kafka.replication: 0 is not between 1 and 32767",
+            "checkpoints.dir: is required when store = \"file\" (the directory for checkpoint files)",
+            "defaults.poll_interval: must be longer than zero",
+            "defaults.backfill: 200d is more than the APIs keep: at most 182d (6 months)",
+            "defaults.lookback: \"soon\" is not a duration (expected number at 0); write it like \"30s\", \"5m\", \"1h 30m\" or \"30d\"",
+            "defaults.quota_share: 1.5 is outside (0, 1]: the share of the account's quota trawl may use, e.g. 0.5 for half",
+            "defaults.max_concurrent_windows: 0 is not at least 1",
+            "tenants[0].id: tenant id \"bad id\" may only hold ASCII letters, digits, '.', '_' and '-'",
+            "tenants[0].refresh_token: is a zoho setting, but this tenant's provider is zoom",
+            "tenants[0].streams[1]: \"mail_audit\" is a zoho stream; zoom streams are operation_logs, phone_operation_logs",
+            "tenants[0].streams[2]: unknown stream \"chats\"; zoom streams are operation_logs, phone_operation_logs",
+            "tenants[0].streams[3]: \"operation_logs\" is listed twice",
+            "tenants[0].plan: unknown plan \"gold\"; expected free, pro or business",
+            "tenants[0].client_id: is required for a zoom tenant",
+            "tenants[0].client_secret: environment variable TRAWL_TEST_UNSET_VARIABLE is not set",
+            "tenants[0].api_base: \"ftp://api.zoom.us\" has scheme \"ftp\"; only http and https are supported",
+            "tenants[1].provider: unknown provider \"teams\"; expected \"zoom\" or \"zoho\"",
+            "tenants[2].provider: is required: \"zoom\" or \"zoho\"",
+            "tenants[3].client_secret: cannot read secret file missing_secret_file: No such file or directory (os error 2)",
+            "tenants[3].refresh_token: environment variable EMPTY_VARIABLE is empty",
+            "tenants[3].data_center: unknown data center \"de\"; expected one of com, eu, in, com.au, jp, com.cn, sa, ca, uk",
+            "tenants[3].mail_base: \"not a url\" is not a URL (relative URL without a base)",
+            "tenants[3].lookback: lookback (40d) must not be longer than backfill (30d)",
+            "tenants[3].quota_share: 0 is outside (0, 1]: the share of the account's quota trawl may use, e.g. 0.5 for half",
+            "tenants[3].rate_limits.operation_logs: unknown key; expected one of: mail_audit",
+        ];
+        expected.sort();
+        assert_eq!(errors(j, MANY_MISTAKES), expected);
+    });
+}
+
+#[test]
+fn topics_must_be_names_kafka_accepts() {
+    jail(|j| {
+        j.set_env("ACME_SECRET", "s");
+        assert_eq!(
+            error(j, &with_tenant("topic = \"audit.{tenat}\"")),
+            "kafka.topic: topic template \"audit.{tenat}\" has an unknown placeholder \"tenat\"; \
+             expected {tenant} or {source}"
+        );
+        assert_eq!(
+            error(j, &with_tenant("checkpoint_topic = \"cp.{tenant}\"")),
+            "kafka.checkpoint_topic: \"cp.{tenant}\": this is one topic for all streams, \
+             placeholders such as {tenant} are not allowed here"
+        );
+        let long = format!("topic = \"{}.{{tenant}}\"", "x".repeat(245));
+        assert_eq!(
+            error(j, &with_tenant(&long)),
+            format!(
+                "kafka.topic: for stream acme/zoom.operation_logs: topic name \"{}.acme\" is \
+                 longer than 249 characters",
+                "x".repeat(245)
+            )
+        );
+        assert_eq!(
+            error(j, &with_tenant("topic = \"trawl.dead_letter\"")),
+            "kafka.topic: for stream acme/zoom.operation_logs: \"trawl.dead_letter\" is also the \
+             checkpoint or dead-letter topic"
+        );
+        // A template without {source} is allowed; the report warns that sources share a topic.
+        let c = load_in(j, &with_tenant("topic = \"audit.{tenant}\"")).unwrap();
+        assert_eq!(
+            c.warnings[0].to_string(),
+            "kafka.topic: has no {source}: events of different sources share a topic"
+        );
+    });
+}
+
+#[test]
+fn kafka_needs_brokers_and_keeps_its_own_properties() {
+    jail(|j| {
+        j.set_env("ACME_SECRET", "s");
+        assert_eq!(
+            error(j, &with_tenant("").replace(KAFKA, "")),
+            "kafka.brokers: is required, e.g. \"kafka-1:9092,kafka-2:9092\""
+        );
+        assert_eq!(
+            error(
+                j,
+                &with_tenant("[kafka.properties]\n\"enable.idempotence\" = false")
+            ),
+            "kafka.properties.\"enable.idempotence\": is set by trawl; trawl always uses the \
+             idempotent producer (exactly-once delivery); remove it"
+        );
+        assert_eq!(
+            error(j, &with_tenant("").replace("localhost:9092", "a:1,,b:2")),
+            "kafka.brokers: \"a:1,,b:2\" is not a comma-separated list of host:port"
+        );
+        // Bare dotted keys nest in TOML (and in TRAWL_KAFKA__PROPERTIES__...): flattened back.
+        j.set_env("OAUTH_CONFIG", "x");
+        let props = "[kafka.properties]\nsasl.username = \"u\"\nlinger.ms = 5\n\
+                     \"sasl.oauthbearer.config\" = { env = \"OAUTH_CONFIG\" }";
+        let c = load_in(j, &with_tenant(props)).unwrap();
+        let keys: Vec<&str> = c
+            .engine
+            .kafka
+            .properties
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["linger.ms", "sasl.oauthbearer.config", "sasl.username"]
+        );
+        assert_eq!(
+            c.warnings[0].to_string(),
+            "kafka.properties.\"sasl.oauthbearer.config\": holds a secret reference, but this \
+             property's value is not redacted in logs (only keys with password, secret, token, \
+             ... are)"
+        );
+    });
+}
+
+#[test]
+fn tenant_overrides_obey_the_same_rules_as_defaults() {
+    jail(|j| {
+        j.set_env("ACME_SECRET", "s");
+        assert_eq!(
+            error(j, &format!("{}backfill = \"183d\"", with_tenant(""))),
+            "tenants[0].backfill: 183d is more than the APIs keep: at most 182d (6 months)"
+        );
+        assert_eq!(
+            error(j, &format!("{}backfill = \"12h\"", with_tenant(""))),
+            "tenants[0].backfill: lookback (1d) must not be longer than backfill (12h)"
+        );
+        assert_eq!(
+            error(j, &format!("{}poll_interval = 300", with_tenant(""))),
+            "tenants[0].poll_interval: expected a duration string such as \"5m\", found a number"
+        );
+        let rates = "[tenants.rate_limits.operation_logs]\nper_second = -1.0\ndaily = 0\n";
+        assert_eq!(
+            errors(j, &format!("{}{rates}", with_tenant(""))),
+            [
+                "tenants[0].rate_limits.operation_logs.daily: 0 is not between 1 and 4294967295",
+                "tenants[0].rate_limits.operation_logs.per_second: -1 is not a rate above zero",
+            ]
+        );
+    });
+}
+
+#[test]
+fn misplaced_and_misspelt_keys_are_refused() {
+    jail(|j| {
+        j.set_env("ACME_SECRET", "s");
+        assert_eq!(
+            error(j, &format!("{}client_secert = \"x\"", with_tenant(""))),
+            "tenants[0].client_secert: unknown key; did you mean `client_secret`?"
+        );
+        assert_eq!(
+            error(j, &with_tenant("[checkpoints]\nstore = \"s3\"")),
+            "checkpoints.store: unknown checkpoint store \"s3\"; expected \"kafka\" or \"file\""
+        );
+        assert_eq!(
+            error(j, &with_tenant("[server]\nlisten = 9090")),
+            "server.listen: \"9090\" is not a socket address; write an IP address and a port, e.g. \
+             \"127.0.0.1:9090\" or \"[::]:9090\""
+        );
+        assert_eq!(
+            error(j, &format!("{}streams = []", with_tenant(""))),
+            "tenants[0].streams: must list at least one stream (leave it out for all of the \
+             provider's streams)"
+        );
+    });
+}
