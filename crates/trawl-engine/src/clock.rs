@@ -19,7 +19,10 @@ pub enum Clock {
 impl Clock {
     /// A clock that reads `start` now and follows tokio's (possibly paused) clock.
     pub fn following_tokio(start: DateTime<Utc>) -> Self {
-        Clock::Tokio { anchor: start, at: Instant::now() }
+        Clock::Tokio {
+            anchor: start,
+            at: Instant::now(),
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {

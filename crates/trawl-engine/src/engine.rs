@@ -10,10 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use trawl_kafka::{CheckpointStore, EventProducer, FileCheckpointStore, KafkaCheckpointStore, KafkaError};
+use trawl_kafka::{
+    CheckpointStore, EventProducer, FileCheckpointStore, KafkaCheckpointStore, KafkaError,
+};
 
 use crate::actors::publisher::Flush;
-use crate::actors::supervisor::{ApplyTenants, GetLimiters, RestartPolicy, StopAll, Supervisor, SupervisorDeps};
+use crate::actors::supervisor::{
+    ApplyTenants, GetLimiters, RestartPolicy, StopAll, Supervisor, SupervisorDeps,
+};
 use crate::actors::{LimiterState, Publisher};
 use crate::backoff::Backoff;
 use crate::clock::Clock;
@@ -68,13 +72,19 @@ pub struct Engine {
 impl Engine {
     /// Starts the engine inside the current actix System.
     pub async fn start(config: EngineConfig, opts: EngineOptions) -> Result<Engine, EngineError> {
-        let metrics = opts.metrics.unwrap_or_else(|| Arc::new(Metrics::new(config.metrics.tenant_label)));
+        let metrics = opts
+            .metrics
+            .unwrap_or_else(|| Arc::new(Metrics::new(config.metrics.tenant_label)));
         let producer = EventProducer::new(&config.kafka)?;
         let store: Arc<dyn CheckpointStore> = match &config.checkpoints {
             CheckpointSettings::Kafka => Arc::new(KafkaCheckpointStore::new(&config.kafka)?),
             CheckpointSettings::File { dir } => Arc::new(FileCheckpointStore::new(dir.clone())?),
         };
-        let keys: Vec<_> = config.tenants.iter().flat_map(|t| t.stream_keys()).collect();
+        let keys: Vec<_> = config
+            .tenants
+            .iter()
+            .flat_map(|t| t.stream_keys())
+            .collect();
         let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
         let loaded = loop {
             let attempt = async {
@@ -93,7 +103,11 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
         };
-        tracing::info!(checkpoints = loaded.len(), streams = keys.len(), "checkpoints loaded");
+        tracing::info!(
+            checkpoints = loaded.len(),
+            streams = keys.len(),
+            "checkpoints loaded"
+        );
         let publisher = Publisher::new(producer, store, loaded, metrics.clone()).start();
         let http = trawl_sources::HttpClient::default()
             .build()
@@ -115,7 +129,13 @@ impl Engine {
         })
         .start();
         supervisor.do_send(ApplyTenants(config.tenants));
-        Ok(Engine { supervisor, publisher, status, metrics, workers })
+        Ok(Engine {
+            supervisor,
+            publisher,
+            status,
+            metrics,
+            workers,
+        })
     }
 
     /// Replaces the set of tenants (config reload).

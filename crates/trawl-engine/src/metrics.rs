@@ -14,8 +14,14 @@ use prometheus::{
 use trawl_model::{SourceKind, StreamKey};
 
 /// States a stream can be in (`trawl_streams{state}` and `/status`).
-pub const STREAM_STATES: [&str; 6] =
-    ["starting", "backfilling", "live", "backing_off", "failed", "disabled"];
+pub const STREAM_STATES: [&str; 6] = [
+    "starting",
+    "backfilling",
+    "live",
+    "backing_off",
+    "failed",
+    "disabled",
+];
 
 pub struct Metrics {
     registry: Registry,
@@ -47,7 +53,9 @@ fn labels(tenant_label: bool, rest: &[&'static str]) -> Vec<&'static str> {
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics").field("tenant_label", &self.tenant_label).finish_non_exhaustive()
+        f.debug_struct("Metrics")
+            .field("tenant_label", &self.tenant_label)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,16 +64,25 @@ impl Metrics {
         let registry = Registry::new();
         let t = |rest: &[&'static str]| labels(tenant_label, rest);
         fn reg<C: Collector + Clone + 'static>(r: &Registry, c: C) -> C {
-            r.register(Box::new(c.clone())).expect("metric names are unique");
+            r.register(Box::new(c.clone()))
+                .expect("metric names are unique");
             c
         }
         let counter = |name: &str, help: &str, l: &[&str]| {
-            reg(&registry, IntCounterVec::new(Opts::new(name, help), l).expect("valid metric"))
+            reg(
+                &registry,
+                IntCounterVec::new(Opts::new(name, help), l).expect("valid metric"),
+            )
         };
         let gauge = |name: &str, help: &str, l: &[&str]| {
-            reg(&registry, IntGaugeVec::new(Opts::new(name, help), l).expect("valid metric"))
+            reg(
+                &registry,
+                IntGaugeVec::new(Opts::new(name, help), l).expect("valid metric"),
+            )
         };
-        let secs = vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+        let secs = vec![
+            0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+        ];
         let m = Self {
             pages_fetched: counter("trawl_pages_fetched_total", "API pages fetched and parsed.", &t(&["source"])),
             events_published: counter("trawl_events_published_total", "Events acknowledged by Kafka.", &t(&["source"])),
@@ -95,7 +112,11 @@ impl Metrics {
 
     /// The label values of a stream, tenant first when the tenant label is on.
     fn values<'a>(&self, key: &'a StreamKey, rest: &[&'a str]) -> Vec<&'a str> {
-        let mut v = if self.tenant_label { vec![key.tenant.as_str()] } else { vec![] };
+        let mut v = if self.tenant_label {
+            vec![key.tenant.as_str()]
+        } else {
+            vec![]
+        };
         v.extend_from_slice(rest);
         v
     }
@@ -141,9 +162,14 @@ impl Metrics {
             return;
         }
         let v = self.values(key, &[key.source.as_str()]);
-        for vec in [&self.pages_fetched, &self.events_published, &self.duplicates_skipped,
-            &self.malformed_pages, &self.dead_letters, &self.fetcher_restarts]
-        {
+        for vec in [
+            &self.pages_fetched,
+            &self.events_published,
+            &self.duplicates_skipped,
+            &self.malformed_pages,
+            &self.dead_letters,
+            &self.fetcher_restarts,
+        ] {
             let _ = vec.remove_label_values(&v);
         }
         let _ = self.lag_seconds.remove_label_values(&v);
@@ -192,21 +218,33 @@ mod tests {
 
     #[test]
     fn stream_handles_and_tenant_switch() {
-        let key = StreamKey::new(TenantId::new("acme").unwrap(), SourceKind::ZoomOperationLogs);
+        let key = StreamKey::new(
+            TenantId::new("acme").unwrap(),
+            SourceKind::ZoomOperationLogs,
+        );
         let m = Metrics::new(true);
         m.stream(&key).pages.inc_by(3);
         m.http_request(&key, Some(429));
         m.rate_limited(&key, "Heavy", "qps");
         let text = m.render();
-        assert!(text.contains(r#"trawl_pages_fetched_total{source="zoom.operation_logs",tenant="acme"} 3"#), "{text}");
+        assert!(
+            text.contains(
+                r#"trawl_pages_fetched_total{source="zoom.operation_logs",tenant="acme"} 3"#
+            ),
+            "{text}"
+        );
         assert!(text.contains(r#"trawl_rate_limited_total{label="Heavy",source="zoom.operation_logs",tenant="acme",type="qps"} 1"#));
         assert!(text.contains(r#"trawl_streams{state="live"} 0"#));
         m.forget_stream(&key);
-        assert!(!m.render().contains(r#"trawl_pages_fetched_total{source="zoom.operation_logs",tenant="acme"}"#));
+        assert!(!m
+            .render()
+            .contains(r#"trawl_pages_fetched_total{source="zoom.operation_logs",tenant="acme"}"#));
 
         let m = Metrics::new(false);
         m.stream(&key).pages.inc();
-        assert!(m.render().contains(r#"trawl_pages_fetched_total{source="zoom.operation_logs"} 1"#));
+        assert!(m
+            .render()
+            .contains(r#"trawl_pages_fetched_total{source="zoom.operation_logs"} 1"#));
         assert!(!m.render().contains("acme"));
     }
 }

@@ -145,7 +145,9 @@ impl Quota {
 
     /// A daily 429: nothing more today (until `until`, or the next 00:00 UTC).
     pub fn on_daily_limit(&mut self, utc: DateTime<Utc>, until: Option<DateTime<Utc>>) {
-        let t = until.filter(|t| *t > utc).unwrap_or_else(|| next_midnight(utc));
+        let t = until
+            .filter(|t| *t > utc)
+            .unwrap_or_else(|| next_midnight(utc));
         self.daily_blocked_until = Some(t);
     }
 
@@ -177,7 +179,11 @@ mod tests {
     use chrono::TimeZone;
 
     fn spec(per_second: f64, daily: Option<u32>, share: f64) -> QuotaSpec {
-        QuotaSpec { per_second, daily, share }
+        QuotaSpec {
+            per_second,
+            daily,
+            share,
+        }
     }
 
     fn noon() -> DateTime<Utc> {
@@ -201,9 +207,16 @@ mod tests {
         let start = Instant::now();
         let mut q = Quota::new(spec(10.0, None, 1.0), start, noon());
         let g = grants_in(&mut q, start, 10);
-        assert!(g.len() >= 96 && g.len() <= 100, "{} grants in 10 s", g.len());
+        assert!(
+            g.len() >= 96 && g.len() <= 100,
+            "{} grants in 10 s",
+            g.len()
+        );
         for (i, t) in g.iter().enumerate() {
-            let in_window = g[i..].iter().take_while(|u| **u < *t + Duration::from_secs(1)).count();
+            let in_window = g[i..]
+                .iter()
+                .take_while(|u| **u < *t + Duration::from_secs(1))
+                .count();
             assert!(in_window <= 10, "{in_window} grants within a second");
         }
     }
@@ -226,7 +239,10 @@ mod tests {
             q.try_acquire(now, noon()).unwrap();
         }
         let tomorrow = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
-        assert_eq!(q.try_acquire(now, noon()), Err(Denied::DailyCapUntil(tomorrow)));
+        assert_eq!(
+            q.try_acquire(now, noon()),
+            Err(Denied::DailyCapUntil(tomorrow))
+        );
         assert_eq!(q.state(now).daily_remaining, Some(0));
         now += Duration::from_secs(1);
         assert!(q.try_acquire(now, tomorrow).is_ok());
@@ -240,7 +256,10 @@ mod tests {
         q.try_acquire(start, noon()).unwrap();
         let resume = start + Duration::from_secs(2);
         q.on_rate_limited(start, Some(resume));
-        assert_eq!(q.try_acquire(start + Duration::from_secs(1), noon()), Err(Denied::Until(resume)));
+        assert_eq!(
+            q.try_acquire(start + Duration::from_secs(1), noon()),
+            Err(Denied::Until(resume))
+        );
         assert!(q.try_acquire(resume, noon()).is_ok());
         let slowed = q.state(resume).rate;
         assert!((slowed - 10.0 * SAFETY * 0.8).abs() < 1e-9);
@@ -256,7 +275,10 @@ mod tests {
         let mut q = Quota::new(spec(10.0, Some(30_000), 1.0), start, noon());
         let until = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
         q.on_daily_limit(noon(), Some(until));
-        assert_eq!(q.try_acquire(start, noon()), Err(Denied::DailyCapUntil(until)));
+        assert_eq!(
+            q.try_acquire(start, noon()),
+            Err(Denied::DailyCapUntil(until))
+        );
         assert!(q.try_acquire(start, until).is_ok());
     }
 }

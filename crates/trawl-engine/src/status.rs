@@ -95,11 +95,17 @@ pub struct StatusBoard {
 
 impl StatusBoard {
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { inner: Arc::default(), metrics }
+        Self {
+            inner: Arc::default(),
+            metrics,
+        }
     }
 
     fn gauge(&self, s: StreamState, delta: i64) {
-        self.metrics.streams.with_label_values(&[s.as_str()]).add(delta);
+        self.metrics
+            .streams
+            .with_label_values(&[s.as_str()])
+            .add(delta);
     }
 
     /// Adds a stream in state `starting` (no-op when present).
@@ -135,10 +141,20 @@ impl StatusBoard {
     }
 
     pub fn snapshot(&self) -> Vec<StreamStatus> {
-        self.inner.read().expect("status lock").values().cloned().collect()
+        self.inner
+            .read()
+            .expect("status lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn keys(&self) -> Vec<StreamKey> {
-        self.inner.read().expect("status lock").keys().cloned().collect()
+        self.inner
+            .read()
+            .expect("status lock")
+            .keys()
+            .cloned()
+            .collect()
     }
 }

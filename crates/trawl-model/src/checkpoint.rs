@@ -40,7 +40,7 @@ pub struct OutputPosition {
 pub struct Checkpoint {
     pub version: u32,
     pub stream: StreamKey,
-    pub watermark: Option<DateTime<Utc>>,
+    pub watermark: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub done: Vec<Window>,
     #[serde(default, with = "seen_serde")]
@@ -50,11 +50,13 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    pub fn new(stream: StreamKey, now: DateTime<Utc>) -> Self {
+    /// A stream that has delivered nothing yet: `start` is where its backfill begins
+    /// (everything before it is deliberately out of scope).
+    pub fn new(stream: StreamKey, start: DateTime<Utc>, now: DateTime<Utc>) -> Self {
         Self {
             version: CHECKPOINT_VERSION,
             stream,
-            watermark: None,
+            watermark: start,
             done: Vec::new(),
             seen: SeenSet::default(),
             output: None,
@@ -64,20 +66,18 @@ impl Checkpoint {
 
     /// Records that `w` is fully delivered, moving the watermark over every window that
     /// is now contiguous with it. A window that ends at or before the watermark changes
-    /// nothing. With no watermark yet, the first window sets it.
+    /// nothing.
     pub fn complete_window(&mut self, w: Window) {
-        match self.watermark {
-            None => self.watermark = Some(w.end),
-            Some(wm) if w.end <= wm => {}
-            Some(wm) if w.start <= wm => self.watermark = Some(w.end),
-            Some(_) => {
-                if !self.done.contains(&w) {
-                    self.done.push(w);
-                }
-            }
+        if w.end <= self.watermark {
+            return;
+        }
+        if w.start <= self.watermark {
+            self.watermark = w.end;
+        } else if !self.done.contains(&w) {
+            self.done.push(w);
         }
         loop {
-            let wm = self.watermark.expect("set above");
+            let wm = self.watermark;
             let before = self.done.len();
             let mut next = wm;
             self.done.retain(|d| {
@@ -88,7 +88,7 @@ impl Checkpoint {
                     true
                 }
             });
-            self.watermark = Some(next);
+            self.watermark = next;
             if self.done.len() == before {
                 break;
             }
@@ -98,7 +98,7 @@ impl Checkpoint {
 
     /// Whether `w` was already delivered in full.
     pub fn is_done(&self, w: &Window) -> bool {
-        self.watermark.is_some_and(|wm| w.end <= wm)
+        w.end <= self.watermark
             || self
                 .done
                 .iter()
@@ -107,9 +107,7 @@ impl Checkpoint {
 
     /// Drops remembered ids of records older than `watermark - lookback`.
     pub fn prune_seen(&mut self, lookback: Duration) {
-        if let Some(wm) = self.watermark {
-            self.seen.prune_before(wm - lookback);
-        }
+        self.seen.prune_before(self.watermark - lookback);
     }
 }
 
@@ -211,22 +209,24 @@ mod tests {
         Checkpoint::new(
             StreamKey::new(TenantId::new("t").unwrap(), SourceKind::ZohoMailAudit),
             day(1),
+            day(1),
         )
     }
 
     #[test]
     fn watermark_advances_only_over_contiguous_windows() {
         let mut c = cp();
-        c.complete_window(Window::new(day(1), day(2)).unwrap());
-        assert_eq!(c.watermark, Some(day(2)));
-        c.complete_window(Window::new(day(3), day(4)).unwrap());
-        c.complete_window(Window::new(day(4), day(5)).unwrap());
-        assert_eq!(c.watermark, Some(day(2)));
-        assert_eq!(c.done.len(), 2);
-        assert!(c.is_done(&Window::new(day(3), day(4)).unwrap()));
-        assert!(!c.is_done(&Window::new(day(2), day(3)).unwrap()));
         c.complete_window(Window::new(day(2), day(3)).unwrap());
-        assert_eq!(c.watermark, Some(day(5)));
+        c.complete_window(Window::new(day(1), day(2)).unwrap());
+        assert_eq!(c.watermark, day(3));
+        c.complete_window(Window::new(day(4), day(5)).unwrap());
+        c.complete_window(Window::new(day(5), day(6)).unwrap());
+        assert_eq!(c.watermark, day(3));
+        assert_eq!(c.done.len(), 2);
+        assert!(c.is_done(&Window::new(day(4), day(5)).unwrap()));
+        assert!(!c.is_done(&Window::new(day(3), day(4)).unwrap()));
+        c.complete_window(Window::new(day(3), day(4)).unwrap());
+        assert_eq!(c.watermark, day(6));
         assert!(c.done.is_empty());
     }
 

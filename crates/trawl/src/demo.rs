@@ -131,7 +131,9 @@ async fn demo(run_for: Option<u64>) -> anyhow::Result<()> {
         "trawl.checkpoints",
         "trawl.dead_letter",
     ] {
-        cluster.create_topic(topic, 3, 1).context("creating a demo topic")?;
+        cluster
+            .create_topic(topic, 3, 1)
+            .context("creating a demo topic")?;
     }
     let config = crate::config::load_str(&demo_config(&sim.base_url(), &brokers))
         .map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
@@ -140,7 +142,10 @@ async fn demo(run_for: Option<u64>) -> anyhow::Result<()> {
         sim.base_url()
     );
     println!("Ctrl-C stops it.\n");
-    let opts = EngineOptions { create_topics: false, ..EngineOptions::default() };
+    let opts = EngineOptions {
+        create_topics: false,
+        ..EngineOptions::default()
+    };
     let engine = Engine::start(config.engine, opts).await?;
     let started = tokio::time::Instant::now();
     let stop = crate::run::shutdown_signal();

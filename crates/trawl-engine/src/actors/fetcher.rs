@@ -34,7 +34,10 @@ pub struct StreamFetcher {
 
 impl StreamFetcher {
     pub fn new(deps: FetcherDeps, supervisor: Recipient<FetcherExited>) -> Self {
-        Self { deps: Some(deps), supervisor }
+        Self {
+            deps: Some(deps),
+            supervisor,
+        }
     }
 }
 
@@ -45,10 +48,18 @@ impl Actor for StreamFetcher {
         let deps = self.deps.take().expect("started once");
         let key = deps.key.clone();
         let started = tokio::time::Instant::now();
-        ctx.spawn(run_stream(deps).into_actor(self).map(move |exit, act, ctx| {
-            act.supervisor.do_send(FetcherExited { key, exit, ran_for: started.elapsed() });
-            ctx.stop();
-        }));
+        ctx.spawn(
+            run_stream(deps)
+                .into_actor(self)
+                .map(move |exit, act, ctx| {
+                    act.supervisor.do_send(FetcherExited {
+                        key,
+                        exit,
+                        ran_for: started.elapsed(),
+                    });
+                    ctx.stop();
+                }),
+        );
     }
 }
 

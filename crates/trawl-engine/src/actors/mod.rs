@@ -8,4 +8,6 @@ pub mod supervisor;
 pub use fetcher::{FetcherExited, StopFetcher, StreamFetcher};
 pub use publisher::{Publish, Published, Publisher};
 pub use rate_limiter::{Acquire, Feedback, LimiterState, Priority, RateLimiter};
-pub use supervisor::{ApplyTenants, GetLimiters, RestartPolicy, StopAll, Supervisor, SupervisorDeps};
+pub use supervisor::{
+    ApplyTenants, GetLimiters, RestartPolicy, StopAll, Supervisor, SupervisorDeps,
+};

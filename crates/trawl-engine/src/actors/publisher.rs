@@ -125,7 +125,10 @@ impl Publisher {
                     metrics.kafka_delivery_errors.inc();
                     let text = e.to_string();
                     for reply in replies {
-                        let _ = reply.send(Err(KafkaError::Aborted { op: "batch", reason: text.clone() }));
+                        let _ = reply.send(Err(KafkaError::Aborted {
+                            op: "batch",
+                            reason: text.clone(),
+                        }));
                     }
                 }
             }
@@ -156,7 +159,10 @@ async fn run_transaction(
                 }
                 txn.add_checkpoint(cp).await?;
             }
-            Ok::<_, KafkaError>(Published { position, checkpoint })
+            Ok::<_, KafkaError>(Published {
+                position,
+                checkpoint,
+            })
         }
         .await;
         match added {
@@ -231,7 +237,10 @@ async fn publish_idempotent(
         }
         store.save(cp).await?;
     }
-    Ok(Published { position, checkpoint })
+    Ok(Published {
+        position,
+        checkpoint,
+    })
 }
 
 impl Handler<StreamStart> for Publisher {
@@ -270,7 +279,11 @@ impl Handler<DeadLetter> for Publisher {
 
     fn handle(&mut self, msg: DeadLetter, _: &mut Context<Self>) -> Self::Result {
         let producer = self.producer.clone();
-        Box::pin(async move { producer.dead_letter(&msg.stream, &msg.reason, &msg.body).await })
+        Box::pin(async move {
+            producer
+                .dead_letter(&msg.stream, &msg.reason, &msg.body)
+                .await
+        })
     }
 }
 

@@ -47,9 +47,13 @@ pub struct PermitRefused;
 pub enum Feedback {
     Ok,
     /// A per-second 429, with the instant `Retry-After` named, if any.
-    RateLimited { retry_at: Option<DateTime<Utc>> },
+    RateLimited {
+        retry_at: Option<DateTime<Utc>>,
+    },
     /// A daily-cap 429: nothing more until `until` (or the next 00:00 UTC).
-    DailyLimit { until: Option<DateTime<Utc>> },
+    DailyLimit {
+        until: Option<DateTime<Utc>>,
+    },
 }
 
 #[derive(Message)]
@@ -84,7 +88,9 @@ impl Queue {
     /// The next live waiter, round-robin by stream; abandoned waiters are dropped.
     fn pop(&mut self) -> Option<Waiter> {
         while let Some(key) = self.order.pop_front() {
-            let Some(q) = self.waiters.get_mut(&key) else { continue };
+            let Some(q) = self.waiters.get_mut(&key) else {
+                continue;
+            };
             let mut found = None;
             while let Some(w) = q.pop_front() {
                 if !w.is_closed() {
@@ -123,7 +129,12 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `name` is for logs (`tenant/family/label`); `daily_gauge` mirrors the daily
     /// quota left into `trawl_daily_quota_remaining`.
-    pub fn new(name: impl Into<Arc<str>>, spec: QuotaSpec, clock: Clock, daily_gauge: Option<IntGauge>) -> Self {
+    pub fn new(
+        name: impl Into<Arc<str>>,
+        spec: QuotaSpec,
+        clock: Clock,
+        daily_gauge: Option<IntGauge>,
+    ) -> Self {
         let quota = Quota::new(spec, Instant::now(), clock.now());
         Self {
             name: name.into(),
@@ -193,7 +204,10 @@ impl RateLimiter {
     }
 
     fn update_gauge(&self) {
-        if let (Some(g), Some(left)) = (&self.daily_gauge, self.quota.state(Instant::now()).daily_remaining) {
+        if let (Some(g), Some(left)) = (
+            &self.daily_gauge,
+            self.quota.state(Instant::now()).daily_remaining,
+        ) {
             g.set(i64::from(left));
         }
     }
@@ -276,7 +290,17 @@ mod tests {
 
     fn limiter(per_second: f64, daily: Option<u32>) -> Addr<RateLimiter> {
         let clock = Clock::following_tokio(Utc.with_ymd_and_hms(2026, 3, 1, 23, 59, 0).unwrap());
-        RateLimiter::new("t/zoom_main/Heavy", QuotaSpec { per_second, daily, share: 1.0 }, clock, None).start()
+        RateLimiter::new(
+            "t/zoom_main/Heavy",
+            QuotaSpec {
+                per_second,
+                daily,
+                share: 1.0,
+            },
+            clock,
+            None,
+        )
+        .start()
     }
 
     #[actix::test]
@@ -285,7 +309,13 @@ mod tests {
         let l = limiter(10.0, None);
         let start = Instant::now();
         for _ in 0..21 {
-            l.send(Acquire { stream: key("a"), priority: Priority::Backfill }).await.unwrap().unwrap();
+            l.send(Acquire {
+                stream: key("a"),
+                priority: Priority::Backfill,
+            })
+            .await
+            .unwrap()
+            .unwrap();
         }
         let took = start.elapsed().as_secs_f64();
         // 20 intervals of 1 / (10 * SAFETY) seconds.
@@ -297,13 +327,30 @@ mod tests {
         tokio::time::pause();
         let l = limiter(1.0, None);
         // Take the first permit so the rest queue up.
-        l.send(Acquire { stream: key("a"), priority: Priority::Backfill }).await.unwrap().unwrap();
+        l.send(Acquire {
+            stream: key("a"),
+            priority: Priority::Backfill,
+        })
+        .await
+        .unwrap()
+        .unwrap();
         let order = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
-        for (name, prio) in [("a", Priority::Backfill), ("a", Priority::Backfill), ("b", Priority::Backfill), ("c", Priority::Live)] {
+        for (name, prio) in [
+            ("a", Priority::Backfill),
+            ("a", Priority::Backfill),
+            ("b", Priority::Backfill),
+            ("c", Priority::Live),
+        ] {
             let (l, order) = (l.clone(), order.clone());
             tasks.push(actix::spawn(async move {
-                l.send(Acquire { stream: key(name), priority: prio }).await.unwrap().unwrap();
+                l.send(Acquire {
+                    stream: key(name),
+                    priority: prio,
+                })
+                .await
+                .unwrap()
+                .unwrap();
                 order.lock().unwrap().push(name);
             }));
             tokio::task::yield_now().await;
@@ -320,7 +367,13 @@ mod tests {
         let l = limiter(100.0, Some(2));
         let start = Instant::now();
         for _ in 0..3 {
-            l.send(Acquire { stream: key("a"), priority: Priority::Live }).await.unwrap().unwrap();
+            l.send(Acquire {
+                stream: key("a"),
+                priority: Priority::Live,
+            })
+            .await
+            .unwrap()
+            .unwrap();
         }
         // The clock started at 23:59:00: the third permit waits for 00:00 UTC.
         let waited = start.elapsed().as_secs();
@@ -331,11 +384,27 @@ mod tests {
     async fn a_429_pauses_until_retry_after() {
         tokio::time::pause();
         let l = limiter(10.0, None);
-        l.send(Acquire { stream: key("a"), priority: Priority::Live }).await.unwrap().unwrap();
+        l.send(Acquire {
+            stream: key("a"),
+            priority: Priority::Live,
+        })
+        .await
+        .unwrap()
+        .unwrap();
         let now = Utc.with_ymd_and_hms(2026, 3, 1, 23, 59, 0).unwrap();
-        l.send(Feedback::RateLimited { retry_at: Some(now + chrono::Duration::seconds(5)) }).await.unwrap();
+        l.send(Feedback::RateLimited {
+            retry_at: Some(now + chrono::Duration::seconds(5)),
+        })
+        .await
+        .unwrap();
         let start = Instant::now();
-        l.send(Acquire { stream: key("a"), priority: Priority::Live }).await.unwrap().unwrap();
+        l.send(Acquire {
+            stream: key("a"),
+            priority: Priority::Live,
+        })
+        .await
+        .unwrap()
+        .unwrap();
         let waited = start.elapsed().as_secs_f64();
         assert!((4.9..5.2).contains(&waited), "waited {waited} s");
         let state = l.send(GetState).await.unwrap();

@@ -16,7 +16,9 @@ use std::time::Duration;
 use actix::prelude::*;
 use trawl_kafka::KafkaSettings;
 use trawl_model::{SourceKind, StreamKey, TenantId};
-use trawl_sources::{build_source, plan_limits, LimitKey, SourceSettings, ZohoCredentials, ZoomCredentials};
+use trawl_sources::{
+    build_source, plan_limits, LimitKey, SourceSettings, ZohoCredentials, ZoomCredentials,
+};
 
 use super::fetcher::{FetcherExited, StopFetcher, StreamFetcher};
 use super::publisher::Publisher;
@@ -103,7 +105,12 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(deps: SupervisorDeps) -> Self {
-        Self { deps, tenants: BTreeMap::new(), slots: HashMap::new(), next_worker: 0 }
+        Self {
+            deps,
+            tenants: BTreeMap::new(),
+            slots: HashMap::new(),
+            next_worker: 0,
+        }
     }
 
     fn worker(&mut self) -> Option<ArbiterHandle> {
@@ -117,16 +124,37 @@ impl Supervisor {
     fn source_settings(&self, spec: &TenantSpec) -> SourceSettings {
         let http = self.deps.http.clone();
         match &spec.access {
-            TenantAccess::Zoom { account_id, client_id, client_secret, api_base, oauth_base, category_type } => {
+            TenantAccess::Zoom {
+                account_id,
+                client_id,
+                client_secret,
+                api_base,
+                oauth_base,
+                category_type,
+            } => {
                 let creds = ZoomCredentials {
                     account_id: account_id.clone(),
                     client_id: client_id.clone(),
                     client_secret: client_secret.clone(),
                     oauth_base: oauth_base.clone(),
                 };
-                SourceSettings::zoom(spec.id.clone(), creds, api_base.clone(), category_type.clone(), http)
+                SourceSettings::zoom(
+                    spec.id.clone(),
+                    creds,
+                    api_base.clone(),
+                    category_type.clone(),
+                    http,
+                )
             }
-            TenantAccess::Zoho { zoid, client_id, client_secret, refresh_token, mail_base, accounts_base, search_key } => {
+            TenantAccess::Zoho {
+                zoid,
+                client_id,
+                client_secret,
+                refresh_token,
+                mail_base,
+                accounts_base,
+                search_key,
+            } => {
                 let creds = ZohoCredentials {
                     zoid: zoid.clone(),
                     client_id: client_id.clone(),
@@ -134,14 +162,29 @@ impl Supervisor {
                     refresh_token: refresh_token.clone(),
                     accounts_base: accounts_base.clone(),
                 };
-                SourceSettings::zoho(spec.id.clone(), creds, mail_base.clone(), search_key.clone(), http)
+                SourceSettings::zoho(
+                    spec.id.clone(),
+                    creds,
+                    mail_base.clone(),
+                    search_key.clone(),
+                    http,
+                )
             }
         }
     }
 
     /// The limiter of a tenant's bucket, started on first use.
-    fn limiter(&mut self, tenant: &TenantId, kind: SourceKind, limit: LimitKey) -> Addr<RateLimiter> {
-        if let Some(l) = self.tenants.get(tenant).and_then(|t| t.limiters.get(&limit)) {
+    fn limiter(
+        &mut self,
+        tenant: &TenantId,
+        kind: SourceKind,
+        limit: LimitKey,
+    ) -> Addr<RateLimiter> {
+        if let Some(l) = self
+            .tenants
+            .get(tenant)
+            .and_then(|t| t.limiters.get(&limit))
+        {
             return l.clone();
         }
         let worker = self.worker();
@@ -151,10 +194,18 @@ impl Supervisor {
             limits.per_second = o.per_second.unwrap_or(limits.per_second);
             limits.daily = o.daily.or(limits.daily);
         }
-        let spec = QuotaSpec { per_second: limits.per_second, daily: limits.daily, share: t.spec.settings.quota_share };
+        let spec = QuotaSpec {
+            per_second: limits.per_second,
+            daily: limits.daily,
+            share: t.spec.settings.quota_share,
+        };
         let name = format!("{}/{}/{}", tenant, limit.family.as_str(), limit.label);
         let key = StreamKey::new(tenant.clone(), kind);
-        let gauge = limits.daily.map(|_| self.deps.metrics.daily_quota(&key, limit.family.as_str(), limit.label));
+        let gauge = limits.daily.map(|_| {
+            self.deps
+                .metrics
+                .daily_quota(&key, limit.family.as_str(), limit.label)
+        });
         let clock = self.deps.clock.clone();
         let make = move || RateLimiter::new(name, spec, clock, gauge);
         let addr = match worker {
@@ -166,7 +217,9 @@ impl Supervisor {
     }
 
     fn start_stream(&mut self, key: StreamKey, ctx: &mut Context<Self>) {
-        let Some(t) = self.tenants.get(&key.tenant) else { return };
+        let Some(t) = self.tenants.get(&key.tenant) else {
+            return;
+        };
         let settings = t.spec.settings;
         let source = match build_source(key.source, &t.sources) {
             Ok(s) => s,
@@ -282,7 +335,10 @@ impl Supervisor {
             if let Some(s) = self.deps.status.get(key) {
                 let stalled = !s.waiting
                     && s.last_progress.is_some_and(|p| p.elapsed() > stall)
-                    && matches!(s.state, StreamState::Starting | StreamState::Backfilling | StreamState::Live);
+                    && matches!(
+                        s.state,
+                        StreamState::Starting | StreamState::Backfilling | StreamState::Live
+                    );
                 if stalled {
                     f.do_send(StopFetcher);
                     dead.push((key.clone(), format!("no progress for {stall:?}")));
@@ -308,7 +364,8 @@ impl Handler<ApplyTenants> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: ApplyTenants, ctx: &mut Context<Self>) {
-        let wanted: BTreeMap<TenantId, TenantSpec> = msg.0.into_iter().map(|t| (t.id.clone(), t)).collect();
+        let wanted: BTreeMap<TenantId, TenantSpec> =
+            msg.0.into_iter().map(|t| (t.id.clone(), t)).collect();
         let gone: Vec<TenantId> = self
             .tenants
             .iter()
@@ -335,7 +392,14 @@ impl Handler<ApplyTenants> for Supervisor {
             }
             let sources = self.source_settings(&spec);
             let keys: Vec<StreamKey> = spec.stream_keys().collect();
-            self.tenants.insert(id, Tenant { spec, sources, limiters: HashMap::new() });
+            self.tenants.insert(
+                id,
+                Tenant {
+                    spec,
+                    sources,
+                    limiters: HashMap::new(),
+                },
+            );
             started.extend(keys);
         }
         if started.is_empty() {
@@ -406,9 +470,12 @@ impl Handler<GetLimiters> for Supervisor {
             .tenants
             .iter()
             .flat_map(|(id, t)| {
-                t.limiters
-                    .iter()
-                    .map(move |(k, a)| (format!("{}/{}/{}", id, k.family.as_str(), k.label), a.clone()))
+                t.limiters.iter().map(move |(k, a)| {
+                    (
+                        format!("{}/{}/{}", id, k.family.as_str(), k.label),
+                        a.clone(),
+                    )
+                })
             })
             .collect();
         Box::pin(async move {

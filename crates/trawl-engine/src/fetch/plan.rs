@@ -11,7 +11,11 @@ use trawl_model::{Checkpoint, Window};
 
 /// The start of a new stream's backfill: `backfill` ago, floored to a UTC midnight, and
 /// never earlier than the API keeps data (with a day's margin).
-pub fn backfill_start(now: DateTime<Utc>, backfill: Duration, retention: Duration) -> DateTime<Utc> {
+pub fn backfill_start(
+    now: DateTime<Utc>,
+    backfill: Duration,
+    retention: Duration,
+) -> DateTime<Utc> {
     let wanted = now - backfill;
     let oldest = now - retention + Duration::days(1);
     let start = wanted.max(oldest);
@@ -56,7 +60,12 @@ pub fn caught_up(cp: &Checkpoint, now: DateTime<Utc>, poll_interval: Duration) -
 }
 
 /// The window of a live poll: from `lookback` before the watermark to now.
-pub fn live_window(cp: &Checkpoint, now: DateTime<Utc>, lookback: Duration, oldest: DateTime<Utc>) -> Option<Window> {
+pub fn live_window(
+    cp: &Checkpoint,
+    now: DateTime<Utc>,
+    lookback: Duration,
+    oldest: DateTime<Utc>,
+) -> Option<Window> {
     Window::new((cp.watermark - lookback).max(oldest), now)
 }
 
@@ -78,7 +87,10 @@ mod tests {
     #[test]
     fn backfill_starts_at_a_midnight_within_retention() {
         let now = at(31, 15);
-        assert_eq!(backfill_start(now, Duration::days(30), Duration::days(182)), at(1, 0));
+        assert_eq!(
+            backfill_start(now, Duration::days(30), Duration::days(182)),
+            at(1, 0)
+        );
         let far = backfill_start(now, Duration::days(400), Duration::days(182));
         assert!(far >= now - Duration::days(181));
     }
@@ -104,7 +116,11 @@ mod tests {
     #[test]
     fn live_after_catching_up() {
         let c = cp(at(5, 12));
-        assert!(caught_up(&c, at(5, 12) + Duration::minutes(4), Duration::minutes(5)));
+        assert!(caught_up(
+            &c,
+            at(5, 12) + Duration::minutes(4),
+            Duration::minutes(5)
+        ));
         assert!(!caught_up(&c, at(5, 13), Duration::minutes(5)));
         let w = live_window(&c, at(5, 13), Duration::hours(6), at(1, 0)).unwrap();
         assert_eq!(w, Window::new(at(5, 6), at(5, 13)).unwrap());

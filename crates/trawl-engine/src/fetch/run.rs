@@ -119,7 +119,8 @@ async fn recover(deps: &FetcherDeps) -> Result<Checkpoint, Exit> {
         Some(cp) => cp,
         None => {
             let now = deps.clock.now();
-            let start = plan::backfill_start(now, dur(deps.settings.backfill), deps.source.retention());
+            let start =
+                plan::backfill_start(now, dur(deps.settings.backfill), deps.source.retention());
             let mut cp = Checkpoint::new(deps.key.clone(), start, now);
             let pos = deps
                 .publisher
@@ -130,7 +131,11 @@ async fn recover(deps: &FetcherDeps) -> Result<Checkpoint, Exit> {
             cp.output = Some(pos);
             let published = deps
                 .publisher
-                .send(Publish { stream: deps.key.clone(), events: Vec::new(), checkpoint: Some(cp) })
+                .send(Publish {
+                    stream: deps.key.clone(),
+                    events: Vec::new(),
+                    checkpoint: Some(cp),
+                })
                 .await
                 .map_err(|e| kafka_err("publisher unavailable", &e))?
                 .map_err(|e| kafka_err("storing the first checkpoint", &e))?;
@@ -175,12 +180,19 @@ impl Shared {
 
     /// Dedupes a page against the seen set, publishes what is new and, when the window
     /// is complete or it is time, stores the checkpoint. One at a time per stream.
-    async fn publish_page(&self, events: Vec<Event>, completed: Option<Window>) -> Result<(), Exit> {
+    async fn publish_page(
+        &self,
+        events: Vec<Event>,
+        completed: Option<Window>,
+    ) -> Result<(), Exit> {
         let _guard = self.publish_lock.lock().await;
         let total = events.len();
         let fresh: Vec<Event> = {
             let cp = self.cp.borrow();
-            events.into_iter().filter(|e| !cp.seen.contains(&e.id)).collect()
+            events
+                .into_iter()
+                .filter(|e| !cp.seen.contains(&e.id))
+                .collect()
         };
         self.m.duplicates.inc_by((total - fresh.len()) as u64);
         let save = completed.is_some() || self.last_save.borrow().elapsed() >= SAVE_EVERY;
@@ -204,7 +216,11 @@ impl Shared {
         let published = self
             .deps
             .publisher
-            .send(Publish { stream: self.key().clone(), events: fresh, checkpoint })
+            .send(Publish {
+                stream: self.key().clone(),
+                events: fresh,
+                checkpoint,
+            })
             .await
             .map_err(|e| Exit::Transient(format!("publisher unavailable: {e}")))?
             .map_err(|e| Exit::Transient(format!("publishing to Kafka failed: {e}")))?;
@@ -249,7 +265,10 @@ impl Shared {
             self.waiting(true);
             self.deps
                 .limiter
-                .send(Acquire { stream: key.clone(), priority })
+                .send(Acquire {
+                    stream: key.clone(),
+                    priority,
+                })
                 .await
                 .map_err(|_| Exit::Transient("rate limiter stopped".into()))?
                 .map_err(|_| Exit::Transient("rate limiter stopped".into()))?;
@@ -281,8 +300,13 @@ impl Shared {
                     tracing::info!(tenant = %key.tenant, source = %key.source, %window, %reason, "window scan starts over");
                 }
                 Err(SourceError::RateLimited(info)) => {
-                    let label = info.label.clone().unwrap_or_else(|| self.deps.source.limit_key().label.to_string());
-                    self.deps.metrics.rate_limited(&key, &label, info.kind.as_str());
+                    let label = info
+                        .label
+                        .clone()
+                        .unwrap_or_else(|| self.deps.source.limit_key().label.to_string());
+                    self.deps
+                        .metrics
+                        .rate_limited(&key, &label, info.kind.as_str());
                     self.deps.status.update(&key, |s| s.rate_limited += 1);
                     let at = info.retry_after.map(|r| r.at());
                     self.deps.limiter.do_send(match info.kind {
@@ -301,7 +325,10 @@ impl Shared {
                     } else {
                         transient.next_delay()
                     };
-                    self.set_error(format!("malformed page: {reason}"), malformed_tries >= MALFORMED_TRIES);
+                    self.set_error(
+                        format!("malformed page: {reason}"),
+                        malformed_tries >= MALFORMED_TRIES,
+                    );
                     self.pause(delay).await;
                 }
                 Err(e @ SourceError::Retryable { .. }) => {
@@ -313,8 +340,12 @@ impl Shared {
                     self.set_error(e.to_string(), false);
                     self.pause(delay).await;
                 }
-                Err(e @ SourceError::Permanent { .. }) => return Err(Exit::Permanent(e.to_string())),
-                Err(e @ SourceError::NotEnabled { .. }) => return Err(Exit::Disabled(e.to_string())),
+                Err(e @ SourceError::Permanent { .. }) => {
+                    return Err(Exit::Permanent(e.to_string()))
+                }
+                Err(e @ SourceError::NotEnabled { .. }) => {
+                    return Err(Exit::Disabled(e.to_string()))
+                }
             }
         }
     }
@@ -341,7 +372,11 @@ impl Shared {
         let sent = self
             .deps
             .publisher
-            .send(DeadLetter { stream: key.clone(), reason: reason.to_string(), body: body.into_bytes() })
+            .send(DeadLetter {
+                stream: key.clone(),
+                reason: reason.to_string(),
+                body: body.into_bytes(),
+            })
             .await;
         match sent {
             Ok(Ok(())) => {
@@ -349,8 +384,12 @@ impl Shared {
                 tracing::error!(tenant = %key.tenant, source = %key.source, %reason,
                     "page failed to parse {MALFORMED_TRIES} times: raw body sent to the dead-letter topic; the window is retried, not skipped");
             }
-            Ok(Err(e)) => tracing::error!(tenant = %key.tenant, source = %key.source, error = %e, "could not write the dead letter"),
-            Err(e) => tracing::error!(tenant = %key.tenant, source = %key.source, error = %e, "publisher unavailable for the dead letter"),
+            Ok(Err(e)) => {
+                tracing::error!(tenant = %key.tenant, source = %key.source, error = %e, "could not write the dead letter")
+            }
+            Err(e) => {
+                tracing::error!(tenant = %key.tenant, source = %key.source, error = %e, "publisher unavailable for the dead letter")
+            }
         }
     }
 }
@@ -365,7 +404,10 @@ async fn backfill(shared: &Rc<Shared>) -> Result<(), Exit> {
         if plan::caught_up(&shared.cp.borrow(), now, poll) {
             return Ok(());
         }
-        shared.deps.status.update(shared.key(), |st| st.state = StreamState::Backfilling);
+        shared
+            .deps
+            .status
+            .update(shared.key(), |st| st.state = StreamState::Backfilling);
         let step = shared.deps.source.backfill_step();
         let oldest = shared.oldest(now);
         let mut in_flight: Vec<Window> = Vec::new();
@@ -373,11 +415,22 @@ async fn backfill(shared: &Rc<Shared>) -> Result<(), Exit> {
         loop {
             let room = max - in_flight.len();
             if room > 0 {
-                let next = plan::next_backfill_windows(&shared.cp.borrow(), now, step, oldest, &in_flight, room);
+                let next = plan::next_backfill_windows(
+                    &shared.cp.borrow(),
+                    now,
+                    step,
+                    oldest,
+                    &in_flight,
+                    room,
+                );
                 for w in next {
                     in_flight.push(w);
                     let sh = shared.clone();
-                    let priority = if now - w.end < poll * 2 { Priority::Live } else { Priority::Backfill };
+                    let priority = if now - w.end < poll * 2 {
+                        Priority::Live
+                    } else {
+                        Priority::Backfill
+                    };
                     running.push(async move { (w, sh.scan_window(w, priority).await) });
                 }
             }
@@ -404,7 +457,12 @@ async fn poll_live(shared: &Rc<Shared>) -> Result<(), Exit> {
     tokio::time::sleep_until(shared.deps.clock.instant_at(next)).await;
     shared.waiting(false);
     let now = shared.deps.clock.now();
-    let Some(w) = plan::live_window(&shared.cp.borrow(), now, dur(s.lookback), shared.oldest(now)) else {
+    let Some(w) = plan::live_window(
+        &shared.cp.borrow(),
+        now,
+        dur(s.lookback),
+        shared.oldest(now),
+    ) else {
         return Ok(());
     };
     shared.scan_window(w, Priority::Live).await?;
