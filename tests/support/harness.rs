@@ -163,10 +163,7 @@ pub fn expected_ids(
 pub type PublishedIds = BTreeMap<StreamKey, BTreeMap<EventId, (usize, DateTime<Utc>)>>;
 
 /// Every event id per stream found in `topics`, with how often each occurs.
-pub fn published_ids(
-    bootstrap: &str,
-    topics: &[&str],
-) -> anyhow::Result<PublishedIds> {
+pub fn published_ids(bootstrap: &str, topics: &[&str]) -> anyhow::Result<PublishedIds> {
     let mut out = PublishedIds::new();
     for topic in topics {
         for e in crate::read_topic_events(bootstrap, topic)? {

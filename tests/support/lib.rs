@@ -3,6 +3,7 @@
 //! ground truth, and waiting on conditions. Nothing here ships in the `trawl` binary.
 
 pub mod harness;
+pub mod ops;
 pub mod tansu;
 pub mod topics;
 

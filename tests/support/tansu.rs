@@ -148,6 +148,11 @@ impl TansuBroker {
         self.port
     }
 
+    /// The broker's process id while it runs (benches read its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Creates topics (one replica), tolerating ones that exist.
     pub async fn create_topics(&self, names: &[&str], partitions: i32) -> anyhow::Result<()> {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()

@@ -15,6 +15,8 @@ use trawl_kafka::{
 };
 
 use crate::actors::publisher::Flush;
+use trawl_sources::{plan_limits, LimitKey};
+
 use crate::actors::supervisor::{
     ApplyTenants, GetLimiters, RestartPolicy, StopAll, Supervisor, SupervisorDeps,
 };
@@ -85,10 +87,12 @@ impl Engine {
             .iter()
             .flat_map(|t| t.stream_keys())
             .collect();
+        // Both must allow it: the caller (tests, the demo) and the user (`kafka.create_topics`).
+        let create_topics = opts.create_topics && config.kafka.create_topics;
         let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
         let loaded = loop {
             let attempt = async {
-                if opts.create_topics {
+                if create_topics {
                     trawl_kafka::ensure_topics(&config.kafka, &keys).await?;
                 }
                 store.load_all().await
@@ -125,9 +129,10 @@ impl Engine {
             http,
             workers: workers.clone(),
             restart: opts.restart,
-            create_topics: opts.create_topics,
+            create_topics,
         })
         .start();
+        record_poll_intervals(&metrics, &config.tenants);
         supervisor.do_send(ApplyTenants(config.tenants));
         Ok(Engine {
             supervisor,
@@ -140,11 +145,17 @@ impl Engine {
 
     /// Replaces the set of tenants (config reload).
     pub fn apply_tenants(&self, tenants: Vec<TenantSpec>) {
+        record_poll_intervals(&self.metrics, &tenants);
         self.supervisor.do_send(ApplyTenants(tenants));
     }
 
     pub async fn limiters(&self) -> Vec<(String, LimiterState)> {
         self.supervisor.send(GetLimiters).await.unwrap_or_default()
+    }
+
+    /// Whether the supervisor actor is alive (for `/readyz`).
+    pub fn is_running(&self) -> bool {
+        self.supervisor.connected()
     }
 
     /// Stops every stream and flushes the producer.
@@ -157,6 +168,29 @@ impl Engine {
         }
         for w in &self.workers {
             w.stop();
+        }
+    }
+}
+
+/// `trawl_poll_interval_seconds` of every stream of `tenants` (removed streams lose the
+/// series through `Metrics::forget_stream`) and `trawl_daily_quota_limit` of their
+/// buckets: the plan's daily cap with the tenant's override, times its quota share, as
+/// the rate limiter computes it.
+fn record_poll_intervals(metrics: &Metrics, tenants: &[TenantSpec]) {
+    for t in tenants {
+        for key in t.stream_keys() {
+            metrics.set_poll_interval(&key, t.settings.poll_interval);
+            let limit = LimitKey::of(key.source);
+            let mut daily = plan_limits(limit.family, t.plan).daily;
+            if let Some(o) = t.rate_overrides.get(&key.source) {
+                daily = o.daily.or(daily);
+            }
+            if let Some(d) = daily {
+                let cap = (f64::from(d) * t.settings.quota_share).floor() as i64;
+                metrics
+                    .daily_quota_limit(&key, limit.family.as_str(), limit.label)
+                    .set(cap);
+            }
         }
     }
 }

@@ -6,9 +6,11 @@
 //! one-second window ever holds more than the vendor's limit, whatever their bucket
 //! shape. `rate` starts at the ceiling (plan limit x configured share x a small safety
 //! margin for network jitter). A per-second 429 (other apps eat the same quota) pauses
-//! until `Retry-After` and multiplies the rate by 0.8; every clean answer adds back
-//! 1/2000 of the ceiling, so after a 429 it takes a few hundred requests to probe the
-//! limit again: under 1 % of requests answered 429, about 90 % of what is left used.
+//! until `Retry-After` and multiplies the rate by 0.7 (once per episode: 429s for requests
+//! granted before the last decrease say nothing new); every clean answer adds back
+//! 1/5000 of the ceiling, so once the rate is under what other apps leave, probing back
+//! up to it takes hundreds of requests: well under 1 % of requests answered 429, and
+//! about 95 % of what is left used.
 //!
 //! Daily cap: counted per UTC day; when spent (or when the API says so), the bucket
 //! waits for the next 00:00 UTC.
@@ -21,8 +23,8 @@ use tokio::time::Instant;
 /// Fraction of the plan rate used by default, for jitter between our send time and the
 /// vendor's receive time.
 pub const SAFETY: f64 = 0.97;
-const DECREASE: f64 = 0.8;
-const INCREASE_SHARE: f64 = 1.0 / 2000.0;
+const DECREASE: f64 = 0.7;
+const INCREASE_SHARE: f64 = 1.0 / 5000.0;
 const FLOOR_SHARE: f64 = 0.05;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,6 +56,8 @@ pub struct Quota {
     day: NaiveDate,
     used_today: u32,
     daily_blocked_until: Option<DateTime<Utc>>,
+    /// When the rate was last lowered.
+    last_decrease: Option<Instant>,
 }
 
 /// A snapshot for `/status` and metrics.
@@ -79,6 +83,7 @@ impl Quota {
             day: today.date_naive(),
             used_today: 0,
             daily_blocked_until: None,
+            last_decrease: None,
         }
     }
 
@@ -135,12 +140,16 @@ impl Quota {
         self.rate = (self.rate + self.ceiling * INCREASE_SHARE).min(self.ceiling);
     }
 
-    /// A per-second 429: pause until `retry_at` and slow down.
-    pub fn on_rate_limited(&mut self, now: Instant, retry_at: Option<Instant>) {
+    /// A per-second 429 for a request granted at `granted`: pause until `retry_at`, and
+    /// slow down unless the rate was already lowered after that request was sent.
+    pub fn on_rate_limited(&mut self, now: Instant, granted: Instant, retry_at: Option<Instant>) {
         let until = retry_at.unwrap_or(now + Duration::from_secs(1)).max(now);
         self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
-        self.rate = (self.rate * DECREASE).max(self.ceiling * FLOOR_SHARE);
         self.next_at = self.next_at.max(until);
+        if self.last_decrease.is_none_or(|d| granted > d) {
+            self.rate = (self.rate * DECREASE).max(self.ceiling * FLOOR_SHARE);
+            self.last_decrease = Some(now);
+        }
     }
 
     /// A daily 429: nothing more today (until `until`, or the next 00:00 UTC).
@@ -255,14 +264,16 @@ mod tests {
         let mut q = Quota::new(spec(10.0, None, 1.0), start, noon());
         q.try_acquire(start, noon()).unwrap();
         let resume = start + Duration::from_secs(2);
-        q.on_rate_limited(start, Some(resume));
+        q.on_rate_limited(start, start, Some(resume));
+        // A second 429 for a request sent before the slow-down changes nothing more.
+        q.on_rate_limited(start + Duration::from_millis(1), start, Some(resume));
         assert_eq!(
             q.try_acquire(start + Duration::from_secs(1), noon()),
             Err(Denied::Until(resume))
         );
         assert!(q.try_acquire(resume, noon()).is_ok());
         let slowed = q.state(resume).rate;
-        assert!((slowed - 10.0 * SAFETY * 0.8).abs() < 1e-9);
+        assert!((slowed - 10.0 * SAFETY * DECREASE).abs() < 1e-9);
         for _ in 0..10_000 {
             q.on_success();
         }

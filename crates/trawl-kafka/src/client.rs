@@ -6,8 +6,10 @@
 
 use std::time::Duration;
 
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::producer::FutureProducer;
 
 use crate::config::KafkaSettings;
@@ -71,9 +73,28 @@ pub(crate) fn create_producer(
         .map_err(|e| classify("create producer", &e, transactional_id.unwrap_or("")))
 }
 
+/// The context of trawl's readers: reaching the end of a partition is how a read-back
+/// knows it is done, not an error, so it is not logged as one (librdkafka reports it
+/// through the error callback, which the default context logs at ERROR).
+pub(crate) struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn error(&self, error: RdKafkaError, reason: &str) {
+        match error {
+            RdKafkaError::PartitionEOF(_) => tracing::trace!(reason, "end of partition"),
+            e => tracing::warn!(error = %e, reason, "kafka reader error"),
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}
+
+/// A read-only consumer of trawl's own topics.
+pub(crate) type Reader = BaseConsumer<ReaderContext>;
+
 /// A consumer that only reads committed records and reports the end of each partition.
 /// It never joins a group or commits offsets: callers assign partitions explicitly.
-pub(crate) fn create_reader(settings: &KafkaSettings) -> Result<BaseConsumer, KafkaError> {
+pub(crate) fn create_reader(settings: &KafkaSettings) -> Result<Reader, KafkaError> {
     let mut c = base(settings);
     c.set("group.id", "trawl-reader")
         .set("enable.auto.commit", "false")
@@ -82,7 +103,8 @@ pub(crate) fn create_reader(settings: &KafkaSettings) -> Result<BaseConsumer, Ka
         .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest");
     apply_user(&mut c, settings, false);
-    c.create().map_err(|e| classify("create consumer", &e, ""))
+    c.create_with_context(ReaderContext)
+        .map_err(|e| classify("create consumer", &e, ""))
 }
 
 /// How long a record may wait for the broker before its send fails (the user's

@@ -125,6 +125,9 @@ pub struct KafkaSettings {
     pub partitions: i32,
     /// Replication factor of topics that `ensure_topics` creates.
     pub replication: i16,
+    /// Create missing topics at start (off where the app may not create topics, or the
+    /// broker has no CreateTopics, like librdkafka's mock cluster).
+    pub create_topics: bool,
     /// Extra librdkafka properties (`security.protocol`, `sasl.*`, ...), applied last so
     /// they override trawl's own defaults. Values of secret-looking keys never print.
     pub properties: BTreeMap<String, String>,
@@ -142,6 +145,7 @@ impl KafkaSettings {
             transactional_id: "trawl-1".to_string(),
             partitions: 6,
             replication: 1,
+            create_topics: true,
             properties: BTreeMap::new(),
         }
     }
@@ -199,6 +203,7 @@ impl fmt::Debug for KafkaSettings {
             .field("transactional_id", &self.transactional_id)
             .field("partitions", &self.partitions)
             .field("replication", &self.replication)
+            .field("create_topics", &self.create_topics)
             .field("properties", &props)
             .finish()
     }

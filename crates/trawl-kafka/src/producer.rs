@@ -135,8 +135,9 @@ impl EventProducer {
             .await
     }
 
-    /// The topic and partition a stream publishes to, with offset 0: where a stream
-    /// without a checkpoint position reads back from.
+    /// The topic and partition a stream publishes to, at the partition's current end:
+    /// where a new stream's read-back starts (the engine stores it as the stream's first
+    /// checkpoint before publishing anything).
     pub async fn stream_start(&self, stream: &StreamKey) -> Result<OutputPosition, KafkaError> {
         let producer = self.inner.current();
         let topic = self.inner.settings.topic_for(stream);
@@ -144,10 +145,19 @@ impl EventProducer {
             .inner
             .partition(&producer, &topic, stream.tenant.as_str().as_bytes())
             .await?;
+        // The partition's current end: a new stream has published nothing, so its
+        // read-back never needs to look at what other streams wrote before it.
+        let (t, timeout) = (topic.clone(), self.inner.timeout.min(Duration::from_secs(30)));
+        let (_low, high) = tokio::task::spawn_blocking(move || {
+            producer.client().fetch_watermarks(&t, partition, timeout)
+        })
+        .await
+        .map_err(|e| KafkaError::retryable("fetch watermarks", e.to_string()))?
+        .map_err(|e| classify("fetch watermarks", &e, ""))?;
         Ok(OutputPosition {
             topic,
             partition,
-            offset: 0,
+            offset: high.max(0),
         })
     }
 

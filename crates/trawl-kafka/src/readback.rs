@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError as RdError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -80,7 +80,7 @@ fn read_back_blocking(
 /// its end (for `read_committed`: the last stable offset), calling `f` on every
 /// record. Blocking.
 pub(crate) fn read_to_end(
-    consumer: &BaseConsumer,
+    consumer: &crate::client::Reader,
     topic: &str,
     starts: &[(i32, Offset)],
     mut f: impl FnMut(&BorrowedMessage<'_>),

@@ -219,25 +219,7 @@ impl WindowScan {
             if !piece.contains(r.time) {
                 continue;
             }
-            let id = self
-                .counter
-                .assign(&self.stream, &r.raw, r.time.timestamp());
-            events.push(Event {
-                schema: EVENT_SCHEMA.to_string(),
-                id,
-                tenant: self.stream.tenant.clone(),
-                source: self.stream.source,
-                time: r.time,
-                observed_at: now,
-                actor: r.fields.actor,
-                action: r.fields.action,
-                category: r.fields.category,
-                target: r.fields.target,
-                detail: r.fields.detail,
-                outcome: r.fields.outcome,
-                client_ip: r.fields.client_ip,
-                raw: r.raw,
-            });
+            events.push(to_event(&self.stream, &mut self.counter, r, now));
         }
         if !more || self.order.passed(&piece) {
             self.pieces.pop_front();
@@ -289,6 +271,32 @@ impl WindowScan {
                 self.window.start.to_rfc3339()
             ),
         }
+    }
+}
+
+/// A parsed record as the event it becomes, its id from `counter`.
+pub(crate) fn to_event(
+    stream: &StreamKey,
+    counter: &mut OccurrenceCounter,
+    r: Record,
+    now: DateTime<Utc>,
+) -> Event {
+    let id = counter.assign(stream, &r.raw, r.time.timestamp());
+    Event {
+        schema: EVENT_SCHEMA.to_string(),
+        id,
+        tenant: stream.tenant.clone(),
+        source: stream.source,
+        time: r.time,
+        observed_at: now,
+        actor: r.fields.actor,
+        action: r.fields.action,
+        category: r.fields.category,
+        target: r.fields.target,
+        detail: r.fields.detail,
+        outcome: r.fields.outcome,
+        client_ip: r.fields.client_ip,
+        raw: r.raw,
     }
 }
 

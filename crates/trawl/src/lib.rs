@@ -5,4 +5,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod logging;
+pub mod reload;
 pub mod run;
+pub mod server;

@@ -3,6 +3,7 @@
 //! Every line about a stream carries `tenant` and `source` fields (set at the call
 //! sites); nothing logs a secret (secrets are `SecretString`s whose Debug redacts).
 
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
@@ -16,13 +17,29 @@ fn filter(default: &str) -> EnvFilter {
 }
 
 fn install(format: LogFormat, default: &str) {
+    install_to(format, filter(default), std::io::stderr);
+}
+
+fn install_to<W>(format: LogFormat, filter: EnvFilter, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(default))
-        .with_writer(std::io::stderr);
+        .with_env_filter(filter)
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// The same formatting as `trawl run`, written to `writer` with the filter `directives`
+/// (tests capture every line this way). Does nothing if a subscriber is already set.
+pub fn init_to<W>(format: LogFormat, directives: &str, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    install_to(format, EnvFilter::new(directives), writer);
 }
 
 pub fn init(format: LogFormat) {
@@ -31,5 +48,5 @@ pub fn init(format: LogFormat) {
 
 /// For the demo, whose screen is the live summary: warnings and errors only.
 pub fn init_quiet(format: LogFormat) {
-    install(format, "warn,rdkafka=error,librdkafka=error");
+    install(format, "warn,rdkafka=off,librdkafka=off");
 }

@@ -28,9 +28,10 @@ pub enum Priority {
     Backfill,
 }
 
-/// Asks for one permit; the answer comes when the request may be sent.
+/// Asks for one permit; the answer (the instant it was granted) comes when the request
+/// may be sent.
 #[derive(Message)]
-#[rtype(result = "Result<(), PermitRefused>")]
+#[rtype(result = "Result<Instant, PermitRefused>")]
 pub struct Acquire {
     pub stream: StreamKey,
     pub priority: Priority,
@@ -46,8 +47,10 @@ pub struct PermitRefused;
 #[rtype(result = "()")]
 pub enum Feedback {
     Ok,
-    /// A per-second 429, with the instant `Retry-After` named, if any.
+    /// A per-second 429 for a request granted at `granted`, with the instant
+    /// `Retry-After` named, if any.
     RateLimited {
+        granted: Instant,
         retry_at: Option<DateTime<Utc>>,
     },
     /// A daily-cap 429: nothing more until `until` (or the next 00:00 UTC).
@@ -68,7 +71,7 @@ pub struct LimiterState {
     pub blocked_until: Option<DateTime<Utc>>,
 }
 
-type Waiter = oneshot::Sender<Result<(), PermitRefused>>;
+type Waiter = oneshot::Sender<Result<Instant, PermitRefused>>;
 
 #[derive(Default)]
 struct Queue {
@@ -171,7 +174,7 @@ impl RateLimiter {
                         Some(w) => {
                             // A waiter that vanished between pop and send loses its
                             // permit; the request was never sent, which only costs pace.
-                            let _ = w.send(Ok(()));
+                            let _ = w.send(Ok(now));
                         }
                         None => break,
                     }
@@ -230,7 +233,7 @@ impl Actor for RateLimiter {
 }
 
 impl Handler<Acquire> for RateLimiter {
-    type Result = ResponseFuture<Result<(), PermitRefused>>;
+    type Result = ResponseFuture<Result<Instant, PermitRefused>>;
 
     fn handle(&mut self, msg: Acquire, ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = oneshot::channel();
@@ -251,9 +254,9 @@ impl Handler<Feedback> for RateLimiter {
     fn handle(&mut self, msg: Feedback, ctx: &mut Context<Self>) {
         match msg {
             Feedback::Ok => self.quota.on_success(),
-            Feedback::RateLimited { retry_at } => {
+            Feedback::RateLimited { granted, retry_at } => {
                 let at = retry_at.map(|t| self.clock.instant_at(t));
-                self.quota.on_rate_limited(Instant::now(), at);
+                self.quota.on_rate_limited(Instant::now(), granted, at);
                 tracing::debug!(limiter = %self.name, rate = self.quota.state(Instant::now()).rate, "429 per-second: slowing down");
             }
             Feedback::DailyLimit { until } => {
@@ -384,15 +387,17 @@ mod tests {
     async fn a_429_pauses_until_retry_after() {
         tokio::time::pause();
         let l = limiter(10.0, None);
-        l.send(Acquire {
-            stream: key("a"),
-            priority: Priority::Live,
-        })
-        .await
-        .unwrap()
-        .unwrap();
+        let granted = l
+            .send(Acquire {
+                stream: key("a"),
+                priority: Priority::Live,
+            })
+            .await
+            .unwrap()
+            .unwrap();
         let now = Utc.with_ymd_and_hms(2026, 3, 1, 23, 59, 0).unwrap();
         l.send(Feedback::RateLimited {
+            granted,
             retry_at: Some(now + chrono::Duration::seconds(5)),
         })
         .await

@@ -305,7 +305,9 @@ impl Supervisor {
                 status.update(&key, |s| {
                     s.state = StreamState::Disabled;
                     s.last_error = Some(reason.clone());
+                    s.lag_seconds = None;
                 });
+                self.deps.metrics.forget_lag(&key);
                 None
             }
         };

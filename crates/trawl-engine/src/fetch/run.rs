@@ -25,7 +25,7 @@ use trawl_model::{Checkpoint, Event, StreamKey, Window};
 use trawl_sources::{LimitType, ScanStep, Source, SourceError};
 
 use super::plan;
-use crate::actors::publisher::{DeadLetter, LoadCheckpoint, Publish, Publisher, StreamStart};
+use crate::actors::publisher::{DeadLetter, LoadCheckpoint, Publish, Published, Publisher, StreamStart};
 use crate::actors::rate_limiter::{Acquire, Feedback, Priority, RateLimiter};
 use crate::backoff::Backoff;
 use crate::clock::Clock;
@@ -35,6 +35,8 @@ use crate::status::{StatusBoard, StreamState};
 
 /// The longest a stream goes without storing its checkpoint while pages flow.
 pub const SAVE_EVERY: StdDuration = StdDuration::from_secs(5);
+/// How often a stream whose polls find nothing new stores its moved watermark.
+pub const IDLE_SAVE_EVERY: StdDuration = StdDuration::from_secs(60);
 /// Tries of a page that does not parse before its body goes to the dead-letter topic.
 pub const MALFORMED_TRIES: u32 = 3;
 /// Consecutive transient failures of one window before the fetcher gives up and lets
@@ -195,35 +197,47 @@ impl Shared {
                 .collect()
         };
         self.m.duplicates.inc_by((total - fresh.len()) as u64);
-        let save = completed.is_some() || self.last_save.borrow().elapsed() >= SAVE_EVERY;
-        if fresh.is_empty() && !save {
-            return Ok(());
-        }
-        let checkpoint = save.then(|| {
-            let mut cp = self.cp.borrow().clone();
-            for e in &fresh {
-                cp.seen.insert(&e.id, e.time);
+        let since = self.last_save.borrow().elapsed();
+        let save = match (fresh.is_empty(), completed.is_some()) {
+            (true, false) => return Ok(()),
+            (false, false) => since >= SAVE_EVERY,
+            (false, true) => true,
+            // A poll that found nothing new: the watermark moves in memory at once and
+            // is stored now and then; a restart in between only re-reads that window.
+            (true, true) => since >= IDLE_SAVE_EVERY,
+        };
+        let lookback = dur(self.deps.settings.lookback);
+        let advance = |cp: &mut Checkpoint, fresh: &[(trawl_model::EventId, DateTime<Utc>)]| {
+            for (id, t) in fresh {
+                cp.seen.insert(id, *t);
             }
             if let Some(w) = completed {
                 cp.complete_window(w);
-                cp.prune_seen(dur(self.deps.settings.lookback));
+                cp.prune_seen(lookback);
             }
+        };
+        let n = fresh.len() as u64;
+        let times: Vec<_> = fresh.iter().map(|e| (e.id, e.time)).collect();
+        let checkpoint = save.then(|| {
+            let mut cp = self.cp.borrow().clone();
+            advance(&mut cp, &times);
             cp.updated_at = self.deps.clock.now();
             cp
         });
-        let n = fresh.len() as u64;
-        let times: Vec<_> = fresh.iter().map(|e| (e.id, e.time)).collect();
-        let published = self
-            .deps
-            .publisher
-            .send(Publish {
-                stream: self.key().clone(),
-                events: fresh,
-                checkpoint,
-            })
-            .await
-            .map_err(|e| Exit::Transient(format!("publisher unavailable: {e}")))?
-            .map_err(|e| Exit::Transient(format!("publishing to Kafka failed: {e}")))?;
+        let published = if fresh.is_empty() && checkpoint.is_none() {
+            Published { position: None, checkpoint: None }
+        } else {
+            self.deps
+                .publisher
+                .send(Publish {
+                    stream: self.key().clone(),
+                    events: fresh,
+                    checkpoint,
+                })
+                .await
+                .map_err(|e| Exit::Transient(format!("publisher unavailable: {e}")))?
+                .map_err(|e| Exit::Transient(format!("publishing to Kafka failed: {e}")))?
+        };
         match published.checkpoint {
             Some(cp) => {
                 *self.cp.borrow_mut() = cp;
@@ -232,9 +246,7 @@ impl Shared {
             }
             None => {
                 let mut cp = self.cp.borrow_mut();
-                for (id, t) in times {
-                    cp.seen.insert(&id, t);
-                }
+                advance(&mut cp, &times);
                 if published.position.is_some() {
                     cp.output = published.position;
                 }
@@ -263,7 +275,8 @@ impl Shared {
         loop {
             let asked = Instant::now();
             self.waiting(true);
-            self.deps
+            let granted = self
+                .deps
                 .limiter
                 .send(Acquire {
                     stream: key.clone(),
@@ -311,7 +324,10 @@ impl Shared {
                     let at = info.retry_after.map(|r| r.at());
                     self.deps.limiter.do_send(match info.kind {
                         LimitType::Daily => Feedback::DailyLimit { until: at },
-                        _ => Feedback::RateLimited { retry_at: at },
+                        _ => Feedback::RateLimited {
+                            granted,
+                            retry_at: at,
+                        },
                     });
                     tracing::debug!(tenant = %key.tenant, source = %key.source, kind = info.kind.as_str(), "rate limited (429)");
                 }
@@ -457,6 +473,8 @@ async fn poll_live(shared: &Rc<Shared>) -> Result<(), Exit> {
     tokio::time::sleep_until(shared.deps.clock.instant_at(next)).await;
     shared.waiting(false);
     let now = shared.deps.clock.now();
+    let late = (now - next).to_std().unwrap_or_default();
+    shared.deps.metrics.poll_delay.observe(late.as_secs_f64());
     let Some(w) = plan::live_window(
         &shared.cp.borrow(),
         now,

@@ -46,7 +46,7 @@ fn t(d: u32, h: u32, m: u32, s: u32) -> DateTime<Utc> {
 
 fn rec(time: DateTime<Utc>, detail: &str) -> Record {
     normalize(
-        &json!({"time": time.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "operator": "a@acme.example",
+        json!({"time": time.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "operator": "a@acme.example",
         "category_type": "User", "action": "Update", "operation_detail": detail}),
     )
     .unwrap()

@@ -159,25 +159,55 @@ impl Driver for Pager {
 /// `INVALID_OAUTHTOKEN` with other codes than 401, and throttles with
 /// "too many requests" bodies.
 pub(crate) fn effective_status(answer: &Answer) -> u16 {
-    let lower = answer.body.to_ascii_lowercase();
-    if lower.contains("invalid_oauthtoken") || lower.contains("invalid oauthtoken") {
+    let body = answer.body.as_bytes();
+    if contains_ignore_case(body, b"invalid_oauthtoken")
+        || contains_ignore_case(body, b"invalid oauthtoken")
+    {
         return 401;
     }
-    let envelope_code = serde_json::from_str::<Value>(&answer.body)
-        .ok()
-        .and_then(|v| v.pointer("/status/code").and_then(Value::as_u64))
-        .and_then(|c| u16::try_from(c).ok())
-        .filter(|c| (100..600).contains(c));
-    let status = match envelope_code {
+    let status = match envelope_code(&answer.body) {
         Some(code) if answer.status == 200 => code,
         _ => answer.status,
     };
     if status != 200
-        && (lower.contains("too many requests") || lower.contains("url_rule_violation"))
+        && (contains_ignore_case(body, b"too many requests")
+            || contains_ignore_case(body, b"url_rule_violation"))
     {
         return 429;
     }
     status
+}
+
+/// `status.code` of a JSON object body, read without building the whole document (the
+/// page is parsed once more, in full, by `parse_page`).
+fn envelope_code(body: &str) -> Option<u16> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        status: Value,
+    }
+    if !body.trim_start().starts_with('{') {
+        return None;
+    }
+    let envelope: Envelope = serde_json::from_str(body).ok()?;
+    envelope
+        .status
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| (100..600).contains(c))
+}
+
+/// Whether `needle` (lower-case ASCII) occurs in `hay`, ignoring ASCII case.
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    hay.len() >= needle.len()
+        && (0..=hay.len() - needle.len()).any(|i| {
+            hay[i].to_ascii_lowercase() == first
+                && hay[i + 1..i + needle.len()].eq_ignore_ascii_case(rest)
+        })
 }
 
 /// Reads an audit page: its records and the cursor of the next page.
@@ -185,7 +215,7 @@ pub(crate) fn parse_page(
     answer: &Answer,
     scope: &str,
 ) -> Result<(Vec<Record>, Option<Cursor>), SourceError> {
-    let page = json_object(answer, scope)?;
+    let mut page = json_object(answer, scope)?;
     let bad = |why: String| SourceError::malformed(format!("{scope}: {why}"), &answer.body);
     match page
         .get("status")
@@ -196,7 +226,8 @@ pub(crate) fn parse_page(
         Some(code) => return Err(bad(format!("envelope status code {code}"))),
         None => return Err(bad("answer has no status.code".into())),
     }
-    let data = match page.get("data") {
+    // Records are moved out of the parsed page (each becomes an event's `raw`), not cloned.
+    let mut data = match page.remove("data") {
         Some(Value::Object(d)) => d,
         _ => return Err(bad("answer has no data object".into())),
     };
@@ -212,13 +243,13 @@ pub(crate) fn parse_page(
         }),
         _ => None,
     };
-    let items = match data.get("audit") {
-        Some(Value::Array(items)) => items.as_slice(),
-        Some(Value::Null) | None if next.is_none() => &[],
+    let items = match data.remove("audit") {
+        Some(Value::Array(items)) => items,
+        Some(Value::Null) | None if next.is_none() => Vec::new(),
         _ => return Err(bad("data.audit is missing or not an array".into())),
     };
     let records = items
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, raw)| normalize(raw).map_err(|why| bad(format!("record {i}: {why}"))))
         .collect::<Result<Vec<_>, _>>()?;
@@ -226,7 +257,7 @@ pub(crate) fn parse_page(
 }
 
 /// One Zoho audit record as an event's fields.
-pub(crate) fn normalize(raw: &Value) -> Result<Record, String> {
+pub(crate) fn normalize(raw: Value) -> Result<Record, String> {
     if !raw.is_object() {
         return Err("not an object".into());
     }
@@ -245,24 +276,21 @@ pub(crate) fn normalize(raw: &Value) -> Result<Record, String> {
         .and_then(Value::as_str)
         .filter(|s| !s.trim().is_empty())
         .or_else(|| raw.get("operation").and_then(Value::as_str));
-    let outcome = match text_field(raw, "status").map(|s| s.to_ascii_lowercase()) {
+    let outcome = match text_field(&raw, "status").map(|s| s.to_ascii_lowercase()) {
         Some(s) if s == "success" || s == "succeeded" => Outcome::Success,
         Some(s) if s.starts_with("fail") || s == "error" => Outcome::Failure,
         _ => Outcome::Unknown,
     };
-    Ok(Record {
-        time,
-        raw: raw.clone(),
-        fields: Fields {
-            actor: text_field(raw, "performedBy"),
-            action: verb(action),
-            category: text_field(raw, "mainCategory").or_else(|| text_field(raw, "category")),
-            target: text_field(raw, "performedOn"),
-            detail: text_field(raw, "operation"),
-            outcome,
-            client_ip: text_field(raw, "clientIp"),
-        },
-    })
+    let fields = Fields {
+        actor: text_field(&raw, "performedBy"),
+        action: verb(action),
+        category: text_field(&raw, "mainCategory").or_else(|| text_field(&raw, "category")),
+        target: text_field(&raw, "performedOn"),
+        detail: text_field(&raw, "operation"),
+        outcome,
+        client_ip: text_field(&raw, "clientIp"),
+    };
+    Ok(Record { time, raw, fields })
 }
 
 #[cfg(test)]

@@ -157,18 +157,19 @@ pub(crate) fn parse_page(
     answer: &Answer,
     scope: &str,
 ) -> Result<(Vec<Record>, Option<String>), SourceError> {
-    let page = json_object(answer, scope)?;
+    let mut page = json_object(answer, scope)?;
     let bad = |why: String| SourceError::malformed(format!("{scope}: {why}"), &answer.body);
-    let items = match page.get("operation_logs") {
-        Some(Value::Array(items)) => items.as_slice(),
+    // Records are moved out of the parsed page (each becomes an event's `raw`), not cloned.
+    let items = match page.remove("operation_logs") {
+        Some(Value::Array(items)) => items,
         Some(Value::Null) | None if page.contains_key("from") || page.contains_key("page_size") => {
-            &[]
+            Vec::new()
         }
         Some(_) => return Err(bad("operation_logs is not an array".into())),
         None => return Err(bad("answer has no operation_logs".into())),
     };
     let records = items
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, raw)| normalize(raw).map_err(|why| bad(format!("record {i}: {why}"))))
         .collect::<Result<Vec<_>, _>>()?;
@@ -181,30 +182,27 @@ pub(crate) fn parse_page(
 }
 
 /// One Zoom operation-log record as an event's fields.
-pub(crate) fn normalize(raw: &Value) -> Result<Record, String> {
+pub(crate) fn normalize(raw: Value) -> Result<Record, String> {
     if !raw.is_object() {
         return Err("not an object".into());
     }
     let time_text = raw.get("time").and_then(Value::as_str).ok_or("no time")?;
     let time =
         parse_time(time_text).ok_or_else(|| format!("time {time_text:?} is not RFC 3339"))?;
-    let detail = text_field(raw, "operation_detail");
+    let detail = text_field(&raw, "operation_detail");
     let target = detail
         .as_deref()
         .and_then(|d| find_email(d).or_else(|| find_phone(d)));
-    Ok(Record {
-        time,
-        raw: raw.clone(),
-        fields: Fields {
-            actor: text_field(raw, "operator"),
-            action: verb(raw.get("action").and_then(Value::as_str)),
-            category: text_field(raw, "category_type"),
-            target,
-            detail,
-            outcome: Outcome::Success,
-            client_ip: None,
-        },
-    })
+    let fields = Fields {
+        actor: text_field(&raw, "operator"),
+        action: verb(raw.get("action").and_then(Value::as_str)),
+        category: text_field(&raw, "category_type"),
+        target,
+        detail,
+        outcome: Outcome::Success,
+        client_ip: None,
+    };
+    Ok(Record { time, raw, fields })
 }
 
 /// For endpoints without answers of their own.

@@ -29,6 +29,7 @@ pub(crate) const KAFKA_KEYS: &[&str] = &[
     "transactional_id",
     "partitions",
     "replication",
+    "create_topics",
     "properties",
 ];
 
@@ -188,6 +189,8 @@ pub(crate) fn kafka(
             }
         }
     }
+
+    k.create_topics = or(t.bool("create_topics", p), k.create_topics);
 
     if let Some(props) = t.raw("properties") {
         let path = t.at("properties");

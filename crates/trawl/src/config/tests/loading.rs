@@ -27,6 +27,7 @@ transactional = true
 transactional_id = "trawl-7"
 partitions = 3
 replication = 2
+create_topics = false
 [kafka.properties]
 "security.protocol" = "SASL_SSL"
 "sasl.password" = { env = "KAFKA_PW" }
@@ -86,6 +87,7 @@ fn a_good_file_loads_to_the_expected_typed_values() {
         assert!(k.transactional);
         assert_eq!(k.transactional_id, "trawl-7");
         assert_eq!((k.partitions, k.replication), (3, 2));
+        assert!(!k.create_topics);
         assert_eq!(k.properties["security.protocol"], "SASL_SSL");
         assert_eq!(k.properties["sasl.password"], "kafka-pw");
         assert_eq!(k.properties["linger.ms"], "5");
@@ -215,6 +217,7 @@ fn what_is_left_out_gets_the_documented_defaults() {
         assert!(!k.transactional);
         assert!(k.transactional_id.starts_with("trawl-") && k.transactional_id.len() > 6);
         assert_eq!((k.partitions, k.replication), (6, 1));
+        assert!(k.create_topics);
         assert_eq!(c.engine.checkpoints, CheckpointSettings::Kafka);
         assert_eq!(c.engine.defaults, Default::default());
         assert!(c.engine.metrics.tenant_label);

@@ -1,0 +1,124 @@
+//! Faults lose nothing and need no restart: 5xx answers, HTML error pages, malformed
+//! bodies, dropped connections, every access token expiring at once (the simulator's
+//! clock jumps two hours), and the broker frozen for a minute in the middle of the
+//! backfill. Afterwards Kafka holds
+//! exactly the ground truth, each record once.
+
+use std::time::Duration;
+
+use chrono::{Duration as ChronoDuration, DurationRound, Utc};
+use trawl_engine::status::StreamState;
+use trawl_engine::{Engine, EngineOptions};
+use trawl_sim::{SimConfig, Simulator};
+use trawl_suite::harness::{
+    engine_toml, expected_ids, fleet, published_ids, sim_toml, EVENT_TOPICS,
+};
+use trawl_suite::TansuBroker;
+
+#[actix_rt::test]
+async fn faults_and_a_broker_outage_lose_nothing() {
+    let broker = TansuBroker::start();
+    let tenants = fleet(3, 1, 600);
+    let faults =
+        "[data]\nlate_share = 0.0\n[faults]\nserver_error_rate = 0.05\nhtml_error_rate = 0.03\n\
+                  malformed_rate = 0.03\ndropped_connection_rate = 0.03\n";
+    let sim_cfg: SimConfig = toml::from_str(&sim_toml(&tenants, 25, faults)).unwrap();
+    let sim = Simulator::start(sim_cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let toml = engine_toml(&tenants, &sim.base_url(), &broker.bootstrap(), "", "poll_interval = \"3s\"\nbackfill = \"20d\"\nlookback = \"1h\"\nmax_concurrent_windows = 2\n")
+        // Slow the Zoom backfill down so the outage lands in its middle.
+        .replace("oauth_base = ", "rate_limits.operation_logs = { per_second = 2.0 }\noauth_base = ");
+    let config = trawl::config::load_str(&toml).expect("test config loads");
+    let streams = config
+        .engine
+        .tenants
+        .iter()
+        .map(|t| t.streams.len())
+        .sum::<usize>();
+    let engine = Engine::start(config.engine, EngineOptions::default())
+        .await
+        .unwrap();
+
+    // Once every stream has published something, freeze the broker for a minute.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = engine.status.snapshot();
+        if s.len() == streams && s.iter().all(|r| r.events > 0) {
+            assert!(
+                s.iter().any(|r| r.state != StreamState::Live),
+                "the outage must land mid-backfill"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no progress: {s:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Every token the simulator issued is now past its hour.
+    sim.advance(ChronoDuration::hours(2));
+    broker.pause();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    broker.resume();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    let watermarks = loop {
+        let s = engine.status.snapshot();
+        if s.iter().all(|r| r.state == StreamState::Live) {
+            break s
+                .into_iter()
+                .map(|r| ((r.tenant, r.source), r.watermark.unwrap()))
+                .collect::<std::collections::BTreeMap<_, _>>();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not caught up after the outage: {s:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    engine.stop().await;
+
+    let stats = sim.stats();
+    assert!(
+        stats.faults.server_error > 0 && stats.faults.html_error > 0,
+        "faults were injected: {:?}",
+        stats.faults
+    );
+    assert!(
+        stats.faults.malformed > 0 && stats.faults.dropped_connection > 0,
+        "faults were injected: {:?}",
+        stats.faults
+    );
+    assert!(stats.unauthorized > 0, "tokens expired during the run");
+    assert!(
+        stats.tokens_issued as usize > tenants.len(),
+        "expired tokens were replaced"
+    );
+
+    let published = published_ids(&broker.bootstrap(), &EVENT_TOPICS).unwrap();
+    let start = (Utc::now() - ChronoDuration::days(20))
+        .duration_trunc(ChronoDuration::days(1))
+        .unwrap();
+    for t in &tenants {
+        for kind in t.streams() {
+            let key = t.key(kind);
+            let wm = watermarks[&(key.tenant.to_string(), key.source.to_string())];
+            let expected = expected_ids(&sim, t, kind, start, wm);
+            let got = published.get(&key).cloned().unwrap_or_default();
+            assert!(
+                got.values().all(|(n, _)| *n == 1),
+                "{key}: a record was published twice"
+            );
+            let missing = expected.iter().filter(|id| !got.contains_key(id)).count();
+            assert_eq!(
+                missing,
+                0,
+                "{key}: {missing} of {} records missing",
+                expected.len()
+            );
+        }
+    }
+    sim.stop().await;
+}

@@ -1,0 +1,141 @@
+//! After the backfill, streams poll live: records added to the simulator appear on Kafka
+//! within one poll interval, late records (older `time`, inside the lookback) appear once,
+//! and a tenant with wrong credentials is reported failed, with the reason, while the
+//! others finish untouched.
+
+use std::time::Duration;
+
+use chrono::{Duration as ChronoDuration, DurationRound, Utc};
+use trawl_engine::status::StreamState;
+use trawl_engine::{Engine, EngineOptions};
+use trawl_model::SourceKind;
+use trawl_sim::{SimConfig, Simulator};
+use trawl_suite::harness::{
+    api_of, engine_toml, expected_ids, fleet, published_ids, sim_toml, EVENT_TOPICS,
+};
+use trawl_suite::TansuBroker;
+
+const POLL: Duration = Duration::from_secs(3);
+
+#[actix_rt::test]
+async fn live_records_arrive_within_a_poll_and_bad_credentials_stay_isolated() {
+    let broker = TansuBroker::start();
+    let tenants = fleet(2, 1, 400);
+    let sim_cfg: SimConfig =
+        toml::from_str(&sim_toml(&tenants, 5, "[data]\nlate_share = 0.0\n")).unwrap();
+    let sim = Simulator::start(sim_cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut toml = engine_toml(
+        &tenants,
+        &sim.base_url(),
+        &broker.bootstrap(),
+        "",
+        "poll_interval = \"3s\"\nbackfill = \"3d\"\nlookback = \"1h\"\n",
+    );
+    // A tenant whose secret is wrong (the simulator knows zoom00's account, not this secret).
+    toml.push_str(&format!(
+        "[[tenants]]\nid = \"badcreds\"\nprovider = \"zoom\"\nplan = \"pro\"\nstreams = [\"operation_logs\"]\naccount_id = \"zoom00-acct\"\n\
+         client_id = \"zoom00-client\"\nclient_secret = \"not-the-secret\"\napi_base = \"{b}\"\noauth_base = \"{b}\"\n",
+        b = sim.base_url()
+    ));
+    let config = trawl::config::load_str(&toml).expect("test config loads");
+    let engine = Engine::start(config.engine, EngineOptions::default())
+        .await
+        .unwrap();
+
+    let good = tenants.iter().map(|t| t.streams().len()).sum::<usize>();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = engine.status.snapshot();
+        let live = s.iter().filter(|r| r.state == StreamState::Live).count();
+        let bad = s.iter().find(|r| r.tenant == "badcreds");
+        if live == good && bad.is_some_and(|b| b.state == StreamState::Failed) {
+            let reason = bad.unwrap().last_error.clone().unwrap_or_default();
+            assert!(
+                reason.contains("badcreds") && reason.contains("credentials"),
+                "reason names the tenant and the cause: {reason}"
+            );
+            assert!(
+                !reason.contains("not-the-secret"),
+                "no secret in the reason"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all live / bad tenant not failed: {s:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // New records now, and late ones 20 minutes old (inside the 1 h lookback).
+    for t in &tenants {
+        for kind in t.streams() {
+            sim.inject(
+                &t.account(),
+                api_of(kind),
+                25,
+                5,
+                ChronoDuration::minutes(20),
+            );
+        }
+    }
+    let injected_at = tokio::time::Instant::now();
+    let start = (Utc::now() - ChronoDuration::days(3))
+        .duration_trunc(ChronoDuration::days(1))
+        .unwrap();
+    let until = sim.now() + ChronoDuration::seconds(1);
+    let expected: Vec<_> = tenants
+        .iter()
+        .flat_map(|t| t.streams().into_iter().map(move |k| (t.clone(), k)))
+        .map(|(t, k)| (t.key(k), expected_ids(&sim, &t, k, start, until)))
+        .collect();
+    let bootstrap = broker.bootstrap();
+    loop {
+        let b = bootstrap.clone();
+        let published = tokio::task::spawn_blocking(move || published_ids(&b, &EVENT_TOPICS))
+            .await
+            .unwrap()
+            .unwrap();
+        let complete = expected.iter().all(|(key, ids)| {
+            let got = published.get(key).cloned().unwrap_or_default();
+            ids.iter().all(|id| got.contains_key(id))
+        });
+        if complete {
+            for (key, ids) in &expected {
+                let got = &published[key];
+                assert!(
+                    got.values().all(|(n, _)| *n == 1),
+                    "{key}: a record was published twice"
+                );
+                assert_eq!(
+                    got.len(),
+                    ids.len(),
+                    "{key}: nothing beyond the ground truth"
+                );
+            }
+            assert!(
+                !published.keys().any(|k| k.tenant.as_str() == "badcreds"),
+                "the failed tenant published nothing"
+            );
+            break;
+        }
+        // One poll interval, plus the time to read Kafka back and a page or two.
+        assert!(
+            injected_at.elapsed() < POLL + Duration::from_secs(4),
+            "injected records not on Kafka within a poll interval"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let s = engine.status.snapshot();
+    assert!(s
+        .iter()
+        .filter(|r| r.tenant != "badcreds")
+        .all(|r| r.last_error.is_none() && r.state == StreamState::Live));
+    assert!(s
+        .iter()
+        .any(|r| r.tenant == "zoom00" && r.source == SourceKind::ZoomPhoneOperationLogs.as_str()));
+    engine.stop().await;
+    sim.stop().await;
+}
