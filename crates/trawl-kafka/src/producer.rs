@@ -161,6 +161,22 @@ impl EventProducer {
         })
     }
 
+    /// The next offset to be written to `position`'s partition (its high watermark),
+    /// asked through the producer's own connection: no new client, no new threads. A
+    /// stream whose checkpoint position equals it has nothing to read back.
+    pub async fn partition_end(&self, position: &OutputPosition) -> Result<i64, KafkaError> {
+        let producer = self.inner.current();
+        let (topic, partition) = (position.topic.clone(), position.partition);
+        let timeout = self.inner.timeout.min(Duration::from_secs(30));
+        let (_low, high) = tokio::task::spawn_blocking(move || {
+            producer.client().fetch_watermarks(&topic, partition, timeout)
+        })
+        .await
+        .map_err(|e| KafkaError::retryable("fetch watermarks", e.to_string()))?
+        .map_err(|e| classify("fetch watermarks", &e, ""))?;
+        Ok(high)
+    }
+
     /// Waits until everything queued is acknowledged (for a graceful stop).
     pub async fn flush(&self) -> Result<(), KafkaError> {
         let producer = self.inner.current();

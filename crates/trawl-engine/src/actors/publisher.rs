@@ -62,6 +62,11 @@ pub struct DeadLetter {
 #[rtype(result = "Result<(), KafkaError>")]
 pub struct Flush;
 
+/// The next offset of a stream's partition: whether a read-back can find anything.
+#[derive(Message)]
+#[rtype(result = "Result<i64, KafkaError>")]
+pub struct PartitionEnd(pub OutputPosition);
+
 /// Remembers a checkpoint as written (called back by the publish futures).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -241,6 +246,15 @@ async fn publish_idempotent(
         position,
         checkpoint,
     })
+}
+
+impl Handler<PartitionEnd> for Publisher {
+    type Result = ResponseFuture<Result<i64, KafkaError>>;
+
+    fn handle(&mut self, msg: PartitionEnd, _: &mut Context<Self>) -> Self::Result {
+        let producer = self.producer.clone();
+        Box::pin(async move { producer.partition_end(&msg.0).await })
+    }
 }
 
 impl Handler<StreamStart> for Publisher {

@@ -25,7 +25,9 @@ use trawl_model::{Checkpoint, Event, StreamKey, Window};
 use trawl_sources::{LimitType, ScanStep, Source, SourceError};
 
 use super::plan;
-use crate::actors::publisher::{DeadLetter, LoadCheckpoint, Publish, Published, Publisher, StreamStart};
+use crate::actors::publisher::{
+    DeadLetter, LoadCheckpoint, PartitionEnd, Publish, Published, Publisher, StreamStart,
+};
 use crate::actors::rate_limiter::{Acquire, Feedback, Priority, RateLimiter};
 use crate::backoff::Backoff;
 use crate::clock::Clock;
@@ -117,8 +119,8 @@ async fn recover(deps: &FetcherDeps) -> Result<Checkpoint, Exit> {
         .send(LoadCheckpoint(deps.key.clone()))
         .await
         .map_err(|e| kafka_err("publisher unavailable", &e))?;
-    let mut cp = match stored {
-        Some(cp) => cp,
+    let (mut cp, fresh) = match stored {
+        Some(cp) => (cp, false),
         None => {
             let now = deps.clock.now();
             let start =
@@ -142,10 +144,25 @@ async fn recover(deps: &FetcherDeps) -> Result<Checkpoint, Exit> {
                 .map_err(|e| kafka_err("publisher unavailable", &e))?
                 .map_err(|e| kafka_err("storing the first checkpoint", &e))?;
             tracing::info!(tenant = %deps.key.tenant, source = %deps.key.source, from = %start, "new stream: backfill starts");
-            published.checkpoint.expect("a checkpoint was sent")
+            (published.checkpoint.expect("a checkpoint was sent"), true)
         }
     };
-    if let Some(pos) = cp.output.clone() {
+    // Anything published after the checkpoint's position? A checkpoint just created at
+    // the partition's end, or a position equal to the end, cannot have any: skip the
+    // read-back (a reader per stream would cost a librdkafka client and its threads).
+    let behind = match (&cp.output, fresh) {
+        (Some(pos), false) => {
+            let end = deps
+                .publisher
+                .send(PartitionEnd(pos.clone()))
+                .await
+                .map_err(|e| kafka_err("publisher unavailable", &e))?
+                .map_err(|e| kafka_err("finding the end of the stream's partition", &e))?;
+            (end > pos.offset).then(|| pos.clone())
+        }
+        _ => None,
+    };
+    if let Some(pos) = behind {
         let found = trawl_kafka::read_back(&deps.kafka, &pos, &deps.key)
             .await
             .map_err(|e| kafka_err("reading back published events", &e))?;
