@@ -4,6 +4,7 @@
 //! Kept apart from the tenant reader so the vendor facts (API_FACTS.md) sit in one
 //! short list each.
 
+use trawl_sources::DataCenter;
 use trawl_model::{Plan, Provider, SourceKind};
 
 /// Tenant keys that only Zoom tenants have.
@@ -100,53 +101,18 @@ pub(crate) fn parse_plan(s: &str) -> Result<Plan, String> {
     }
 }
 
-/// Zoho data centers and their (mail, accounts) hosts.
-const ZOHO_DATA_CENTERS: &[(&str, &str, &str)] = &[
-    ("com", "https://mail.zoho.com", "https://accounts.zoho.com"),
-    ("eu", "https://mail.zoho.eu", "https://accounts.zoho.eu"),
-    ("in", "https://mail.zoho.in", "https://accounts.zoho.in"),
-    (
-        "com.au",
-        "https://mail.zoho.com.au",
-        "https://accounts.zoho.com.au",
-    ),
-    ("jp", "https://mail.zoho.jp", "https://accounts.zoho.jp"),
-    (
-        "com.cn",
-        "https://mail.zoho.com.cn",
-        "https://accounts.zoho.com.cn",
-    ),
-    ("sa", "https://mail.zoho.sa", "https://accounts.zoho.sa"),
-    (
-        "ca",
-        "https://mail.zohocloud.ca",
-        "https://accounts.zohocloud.ca",
-    ),
-    ("uk", "https://mail.zoho.uk", "https://accounts.zoho.uk"),
-];
-
 pub(crate) const DEFAULT_DATA_CENTER: &str = "com";
 
-/// `(mail_base, accounts_base)` of a data center; `us`, `au` and `cn` are accepted as
-/// the names people use for `com`, `com.au` and `com.cn`.
-pub(crate) fn zoho_bases(dc: &str) -> Result<(&'static str, &'static str), String> {
-    let dc = match dc {
-        "us" => "com",
-        "au" => "com.au",
-        "cn" => "com.cn",
-        other => other,
-    };
-    ZOHO_DATA_CENTERS
-        .iter()
-        .find(|(name, _, _)| *name == dc)
-        .map(|(_, mail, accounts)| (*mail, *accounts))
-        .ok_or_else(|| {
-            let names: Vec<&str> = ZOHO_DATA_CENTERS.iter().map(|d| d.0).collect();
-            format!(
-                "unknown data center {dc:?}; expected one of {}",
-                names.join(", ")
-            )
-        })
+/// `(mail_base, accounts_base)` of a data center, from the one table of Zoho hosts
+/// (`trawl_sources::DataCenter`); `us`, `au` and `cn` are accepted as the names people
+/// use for `com`, `com.au` and `com.cn`.
+pub(crate) fn zoho_bases(dc: &str) -> Result<(String, String), String> {
+    let center: DataCenter = dc.parse().map_err(|_| {
+        let names: Vec<&str> = DataCenter::ALL.iter().map(|d| d.as_str()).collect();
+        format!("unknown data center {dc:?}; expected one of {}", names.join(", "))
+    })?;
+    let bare = |u: url::Url| u.as_str().trim_end_matches('/').to_string();
+    Ok((bare(center.mail_base()), bare(center.accounts_base())))
 }
 
 #[cfg(test)]
@@ -177,7 +143,7 @@ mod tests {
     fn data_centers_give_both_hosts() {
         assert_eq!(
             zoho_bases("eu"),
-            Ok(("https://mail.zoho.eu", "https://accounts.zoho.eu"))
+            Ok(("https://mail.zoho.eu".into(), "https://accounts.zoho.eu".into()))
         );
         assert_eq!(zoho_bases("ca").unwrap().0, "https://mail.zohocloud.ca");
         assert_eq!(zoho_bases("us"), zoho_bases("com"));

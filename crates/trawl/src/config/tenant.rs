@@ -204,8 +204,8 @@ fn zoho(t: &Table<'_>, p: &mut Problems) -> Option<TenantAccess> {
             zoho_bases(DEFAULT_DATA_CENTER).ok()?
         }
     };
-    let mail_base = base(t, "mail_base", mail, p);
-    let accounts_base = base(t, "accounts_base", accounts, p);
+    let mail_base = base(t, "mail_base", &mail, p);
+    let accounts_base = base(t, "accounts_base", &accounts, p);
     let search_key = t.string("search_key", p).unwrap_or(None);
     Some(TenantAccess::Zoho {
         zoid: zoid?,
