@@ -19,6 +19,7 @@
 //! so this process is trawl alone: its CPU (`/proc/self/stat`) and RSS
 //! (`/proc/self/status`) are trawl's, the others are printed beside, not counted.
 //! Knobs: `TRAWL_FLEET_TENANTS` (10000), `TRAWL_FLEET_MINUTES` (3),
+//! `TRAWL_COST_RECORDS_PER_DAY` (286; lower it to see trawl's fixed start-up cost),
 //! `TRAWL_SIM_BIN`, `TRAWL_TANSU_BIN`.
 
 use std::collections::BTreeMap;
@@ -506,9 +507,10 @@ async fn quota(neighbour: f64) -> anyhow::Result<()> {
 async fn cost() -> anyhow::Result<()> {
     // 50 Zoom tenants (operation logs + Phone at a third of the rate) and 50 Zoho
     // tenants, 30 days: 30 x (50 x 286 x 4/3 + 50 x 286) = 1.0 million records.
-    let tenants = fleet(50, 50, 286);
+    let per_day = env_or("TRAWL_COST_RECORDS_PER_DAY", 286) as u32;
+    let tenants = fleet(50, 50, per_day);
     println!(
-        "\n== cost: 100 tenants (50 Zoom with Phone, 50 Zoho), ~1 million records over 30 days, simulator unlimited, no latency =="
+        "\n== cost: 100 tenants (50 Zoom with Phone, 50 Zoho), {per_day} records/day/stream over 30 days (286: ~1 million), simulator unlimited, no latency =="
     );
     let sim = SimProcess::start(&sim_toml(&tenants, 32, "unlimited = true\n"))?;
     let broker = TansuBroker::try_start()?;

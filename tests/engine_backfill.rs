@@ -6,12 +6,11 @@
 use std::time::Duration;
 
 use chrono::{Duration as ChronoDuration, DurationRound, Utc};
-use trawl_engine::status::StreamState;
 use trawl_engine::{Engine, EngineOptions};
 use trawl_model::EVENT_SCHEMA_JSON;
 use trawl_sim::{SimConfig, Simulator};
 use trawl_suite::harness::{
-    engine_toml, expected_ids, fleet, published_ids, sim_toml, EVENT_TOPICS,
+    engine_toml, expected_ids, fleet, published_ids, sim_toml, wait_all_live, EVENT_TOPICS,
 };
 use trawl_suite::{read_topic_records, TansuBroker};
 
@@ -45,30 +44,7 @@ async fn twenty_tenants_backfill_exactly_the_ground_truth() {
     let engine = Engine::start(config.engine, EngineOptions::default())
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let s = engine.status.snapshot();
-        if s.len() == streams && s.iter().all(|r| r.state == StreamState::Live) {
-            break;
-        }
-        let behind: Vec<_> = s.iter().filter(|r| r.state != StreamState::Live).collect();
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "streams not live after 300 s: {behind:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let watermarks: std::collections::BTreeMap<(String, String), chrono::DateTime<Utc>> = engine
-        .status
-        .snapshot()
-        .into_iter()
-        .map(|r| {
-            (
-                (r.tenant, r.source),
-                r.watermark.expect("live streams have a watermark"),
-            )
-        })
-        .collect();
+    let watermarks = wait_all_live(&engine, streams, Duration::from_secs(300)).await;
     engine.stop().await;
 
     let published = published_ids(&broker.bootstrap(), &EVENT_TOPICS).unwrap();

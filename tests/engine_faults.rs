@@ -11,7 +11,7 @@ use trawl_engine::status::StreamState;
 use trawl_engine::{Engine, EngineOptions};
 use trawl_sim::{SimConfig, Simulator};
 use trawl_suite::harness::{
-    engine_toml, expected_ids, fleet, published_ids, sim_toml, EVENT_TOPICS,
+    engine_toml, expected_ids, fleet, published_ids, sim_toml, wait_all_live, EVENT_TOPICS,
 };
 use trawl_suite::TansuBroker;
 
@@ -63,21 +63,7 @@ async fn faults_and_a_broker_outage_lose_nothing() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     broker.resume();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    let watermarks = loop {
-        let s = engine.status.snapshot();
-        if s.iter().all(|r| r.state == StreamState::Live) {
-            break s
-                .into_iter()
-                .map(|r| ((r.tenant, r.source), r.watermark.unwrap()))
-                .collect::<std::collections::BTreeMap<_, _>>();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not caught up after the outage: {s:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let watermarks = wait_all_live(&engine, streams, Duration::from_secs(240)).await;
     engine.stop().await;
 
     let stats = sim.stats();

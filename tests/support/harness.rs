@@ -198,3 +198,34 @@ pub const EVENT_TOPICS: [&str; 3] = [
     "audit.zoom.phone_operation_logs",
     "audit.zoho.mail_audit",
 ];
+
+/// Waits until `streams` streams are all live, failing after `timeout` with the status of
+/// those that are not; returns each stream's watermark by `(tenant, source)`.
+pub async fn wait_all_live(
+    engine: &trawl_engine::Engine,
+    streams: usize,
+    timeout: Duration,
+) -> BTreeMap<(String, String), DateTime<Utc>> {
+    use trawl_engine::status::StreamState;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let s = engine.status.snapshot();
+        if s.len() == streams && s.iter().all(|r| r.state == StreamState::Live) {
+            return s
+                .into_iter()
+                .map(|r| {
+                    (
+                        (r.tenant, r.source),
+                        r.watermark.expect("a live stream has a watermark"),
+                    )
+                })
+                .collect();
+        }
+        let behind: Vec<_> = s.iter().filter(|r| r.state != StreamState::Live).collect();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "streams not live after {timeout:?}: {behind:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

@@ -147,7 +147,10 @@ impl EventProducer {
             .await?;
         // The partition's current end: a new stream has published nothing, so its
         // read-back never needs to look at what other streams wrote before it.
-        let (t, timeout) = (topic.clone(), self.inner.timeout.min(Duration::from_secs(30)));
+        let (t, timeout) = (
+            topic.clone(),
+            self.inner.timeout.min(Duration::from_secs(30)),
+        );
         let (_low, high) = tokio::task::spawn_blocking(move || {
             producer.client().fetch_watermarks(&t, partition, timeout)
         })
@@ -169,7 +172,9 @@ impl EventProducer {
         let (topic, partition) = (position.topic.clone(), position.partition);
         let timeout = self.inner.timeout.min(Duration::from_secs(30));
         let (_low, high) = tokio::task::spawn_blocking(move || {
-            producer.client().fetch_watermarks(&topic, partition, timeout)
+            producer
+                .client()
+                .fetch_watermarks(&topic, partition, timeout)
         })
         .await
         .map_err(|e| KafkaError::retryable("fetch watermarks", e.to_string()))?

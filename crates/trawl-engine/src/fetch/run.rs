@@ -242,7 +242,10 @@ impl Shared {
             cp
         });
         let published = if fresh.is_empty() && checkpoint.is_none() {
-            Published { position: None, checkpoint: None }
+            Published {
+                position: None,
+                checkpoint: None,
+            }
         } else {
             self.deps
                 .publisher

@@ -159,10 +159,10 @@ impl Driver for Pager {
 /// `INVALID_OAUTHTOKEN` with other codes than 401, and throttles with
 /// "too many requests" bodies.
 pub(crate) fn effective_status(answer: &Answer) -> u16 {
-    let body = answer.body.as_bytes();
-    if contains_ignore_case(body, b"invalid_oauthtoken")
-        || contains_ignore_case(body, b"invalid oauthtoken")
-    {
+    // A lower-cased copy and `str::contains` (a vectorized search) cost far less than a
+    // byte-by-byte case-insensitive scan of a 100 kB page.
+    let lower = answer.body.to_ascii_lowercase();
+    if lower.contains("invalid_oauthtoken") || lower.contains("invalid oauthtoken") {
         return 401;
     }
     let status = match envelope_code(&answer.body) {
@@ -170,8 +170,7 @@ pub(crate) fn effective_status(answer: &Answer) -> u16 {
         _ => answer.status,
     };
     if status != 200
-        && (contains_ignore_case(body, b"too many requests")
-            || contains_ignore_case(body, b"url_rule_violation"))
+        && (lower.contains("too many requests") || lower.contains("url_rule_violation"))
     {
         return 429;
     }
@@ -196,18 +195,6 @@ fn envelope_code(body: &str) -> Option<u16> {
         .and_then(Value::as_u64)
         .and_then(|c| u16::try_from(c).ok())
         .filter(|c| (100..600).contains(c))
-}
-
-/// Whether `needle` (lower-case ASCII) occurs in `hay`, ignoring ASCII case.
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    hay.len() >= needle.len()
-        && (0..=hay.len() - needle.len()).any(|i| {
-            hay[i].to_ascii_lowercase() == first
-                && hay[i + 1..i + needle.len()].eq_ignore_ascii_case(rest)
-        })
 }
 
 /// Reads an audit page: its records and the cursor of the next page.

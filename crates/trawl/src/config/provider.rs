@@ -4,8 +4,8 @@
 //! Kept apart from the tenant reader so the vendor facts (API_FACTS.md) sit in one
 //! short list each.
 
-use trawl_sources::DataCenter;
 use trawl_model::{Plan, Provider, SourceKind};
+use trawl_sources::DataCenter;
 
 /// Tenant keys that only Zoom tenants have.
 pub(crate) const ZOOM_KEYS: &[&str] = &[
@@ -109,7 +109,10 @@ pub(crate) const DEFAULT_DATA_CENTER: &str = "com";
 pub(crate) fn zoho_bases(dc: &str) -> Result<(String, String), String> {
     let center: DataCenter = dc.parse().map_err(|_| {
         let names: Vec<&str> = DataCenter::ALL.iter().map(|d| d.as_str()).collect();
-        format!("unknown data center {dc:?}; expected one of {}", names.join(", "))
+        format!(
+            "unknown data center {dc:?}; expected one of {}",
+            names.join(", ")
+        )
     })?;
     let bare = |u: url::Url| u.as_str().trim_end_matches('/').to_string();
     Ok((bare(center.mail_base()), bare(center.accounts_base())))
@@ -143,7 +146,10 @@ mod tests {
     fn data_centers_give_both_hosts() {
         assert_eq!(
             zoho_bases("eu"),
-            Ok(("https://mail.zoho.eu".into(), "https://accounts.zoho.eu".into()))
+            Ok((
+                "https://mail.zoho.eu".into(),
+                "https://accounts.zoho.eu".into()
+            ))
         );
         assert_eq!(zoho_bases("ca").unwrap().0, "https://mail.zohocloud.ca");
         assert_eq!(zoho_bases("us"), zoho_bases("com"));
