@@ -3,6 +3,7 @@
 //! [`run::run_stream`] and reports how it ended.
 
 pub mod plan;
+mod recover;
 pub mod run;
 
 pub use run::{run_stream, Exit, FetcherDeps};

@@ -1,9 +1,8 @@
-//! The fetch loop of one stream: recover, backfill, then poll live, forever.
+//! The fetch loop of one stream: recover ([`super::recover`]), backfill, then poll
+//! live, forever.
 //!
-//! Recovery: the checkpoint (or a new one whose position is the partition's current end,
-//! stored before anything is published), then a read-back of the stream's partition from
-//! the checkpoint's position, which adds every id published after the checkpoint to the
-//! seen set. From then on a record goes to Kafka only if its id is not in the set, and
+//! After recovery the seen set holds every id published for the stream's open period.
+//! From then on a record goes to Kafka only if its id is not in the set, and
 //! its id joins the set only after Kafka acknowledged it: the set never claims more than
 //! was delivered, so no crash at any point can lose or duplicate a record.
 //!
@@ -25,9 +24,7 @@ use trawl_model::{Checkpoint, Event, StreamKey, Window};
 use trawl_sources::{LimitType, ScanStep, Source, SourceError};
 
 use super::plan;
-use crate::actors::publisher::{
-    DeadLetter, LoadCheckpoint, PartitionEnd, Publish, Published, Publisher, StreamStart,
-};
+use crate::actors::publisher::{DeadLetter, Publish, Published, Publisher};
 use crate::actors::rate_limiter::{Acquire, Feedback, Priority, RateLimiter};
 use crate::backoff::Backoff;
 use crate::clock::Clock;
@@ -78,7 +75,7 @@ struct Shared {
     last_save: RefCell<Instant>,
 }
 
-fn dur(d: StdDuration) -> Duration {
+pub(super) fn dur(d: StdDuration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::MAX)
 }
 
@@ -88,7 +85,7 @@ pub async fn run_stream(deps: FetcherDeps) -> Exit {
     deps.status.update(&key, |s| {
         s.state = StreamState::Starting;
     });
-    let cp = match recover(&deps).await {
+    let cp = match super::recover::recover(&deps).await {
         Ok(cp) => cp,
         Err(e) => return e,
     };
@@ -109,72 +106,6 @@ pub async fn run_stream(deps: FetcherDeps) -> Exit {
             return e;
         }
     }
-}
-
-/// The stored checkpoint (or a new one, stored first) plus what the read-back finds.
-async fn recover(deps: &FetcherDeps) -> Result<Checkpoint, Exit> {
-    let kafka_err = |what: &str, e: &dyn std::fmt::Display| Exit::Transient(format!("{what}: {e}"));
-    let stored = deps
-        .publisher
-        .send(LoadCheckpoint(deps.key.clone()))
-        .await
-        .map_err(|e| kafka_err("publisher unavailable", &e))?;
-    let (mut cp, fresh) = match stored {
-        Some(cp) => (cp, false),
-        None => {
-            let now = deps.clock.now();
-            let start =
-                plan::backfill_start(now, dur(deps.settings.backfill), deps.source.retention());
-            let mut cp = Checkpoint::new(deps.key.clone(), start, now);
-            let pos = deps
-                .publisher
-                .send(StreamStart(deps.key.clone()))
-                .await
-                .map_err(|e| kafka_err("publisher unavailable", &e))?
-                .map_err(|e| kafka_err("finding the stream's partition", &e))?;
-            cp.output = Some(pos);
-            let published = deps
-                .publisher
-                .send(Publish {
-                    stream: deps.key.clone(),
-                    events: Vec::new(),
-                    checkpoint: Some(cp),
-                })
-                .await
-                .map_err(|e| kafka_err("publisher unavailable", &e))?
-                .map_err(|e| kafka_err("storing the first checkpoint", &e))?;
-            tracing::info!(tenant = %deps.key.tenant, source = %deps.key.source, from = %start, "new stream: backfill starts");
-            (published.checkpoint.expect("a checkpoint was sent"), true)
-        }
-    };
-    // Anything published after the checkpoint's position? A checkpoint just created at
-    // the partition's end, or a position equal to the end, cannot have any: skip the
-    // read-back (a reader per stream would cost a librdkafka client and its threads).
-    let behind = match (&cp.output, fresh) {
-        (Some(pos), false) => {
-            let end = deps
-                .publisher
-                .send(PartitionEnd(pos.clone()))
-                .await
-                .map_err(|e| kafka_err("publisher unavailable", &e))?
-                .map_err(|e| kafka_err("finding the end of the stream's partition", &e))?;
-            (end > pos.offset).then(|| pos.clone())
-        }
-        _ => None,
-    };
-    if let Some(pos) = behind {
-        let found = trawl_kafka::read_back(&deps.kafka, &pos, &deps.key)
-            .await
-            .map_err(|e| kafka_err("reading back published events", &e))?;
-        if !found.is_empty() {
-            tracing::info!(tenant = %deps.key.tenant, source = %deps.key.source, events = found.len(),
-                "read back events published after the last checkpoint; they will not be published again");
-        }
-        for (id, time) in found {
-            cp.seen.insert(&id, time);
-        }
-    }
-    Ok(cp)
 }
 
 impl Shared {
