@@ -15,7 +15,9 @@ use trawl_kafka::{
 };
 
 use crate::actors::publisher::Flush;
-use trawl_sources::{plan_limits, LimitKey};
+use trawl_sources::LimitKey;
+
+use crate::quota::QuotaSpec;
 
 use crate::actors::supervisor::{
     ApplyTenants, GetLimiters, RestartPolicy, StopAll, Supervisor, SupervisorDeps,
@@ -181,15 +183,10 @@ fn record_poll_intervals(metrics: &Metrics, tenants: &[TenantSpec]) {
         for key in t.stream_keys() {
             metrics.set_poll_interval(&key, t.settings.poll_interval);
             let limit = LimitKey::of(key.source);
-            let mut daily = plan_limits(limit.family, t.plan).daily;
-            if let Some(o) = t.rate_overrides.get(&key.source) {
-                daily = o.daily.or(daily);
-            }
-            if let Some(d) = daily {
-                let cap = (f64::from(d) * t.settings.quota_share).floor() as i64;
+            if let Some(cap) = QuotaSpec::for_stream(t, key.source).daily_cap() {
                 metrics
                     .daily_quota_limit(&key, limit.family.as_str(), limit.label)
-                    .set(cap);
+                    .set(i64::from(cap));
             }
         }
     }

@@ -19,6 +19,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as ChronoDuration, DurationRound, NaiveDate, Utc};
 use tokio::time::Instant;
+use trawl_model::SourceKind;
+use trawl_sources::{plan_limits, LimitKey};
+
+use crate::config::TenantSpec;
 
 /// Fraction of the plan rate used by default, for jitter between our send time and the
 /// vendor's receive time.
@@ -35,6 +39,29 @@ pub struct QuotaSpec {
     pub daily: Option<u32>,
     /// The share of the account's quota trawl may use, in (0, 1].
     pub share: f64,
+}
+
+impl QuotaSpec {
+    /// The quota of one tenant stream's bucket: the plan's numbers for its API family,
+    /// the tenant's `rate_limits` override on top, and the tenant's `quota_share`.
+    pub fn for_stream(tenant: &TenantSpec, kind: SourceKind) -> Self {
+        let mut limits = plan_limits(LimitKey::of(kind).family, tenant.plan);
+        if let Some(o) = tenant.rate_overrides.get(&kind) {
+            limits.per_second = o.per_second.unwrap_or(limits.per_second);
+            limits.daily = o.daily.or(limits.daily);
+        }
+        Self {
+            per_second: limits.per_second,
+            daily: limits.daily,
+            share: tenant.settings.quota_share,
+        }
+    }
+
+    /// Requests per UTC day trawl may make: the daily cap times the share.
+    pub fn daily_cap(&self) -> Option<u32> {
+        self.daily
+            .map(|d| (f64::from(d) * self.share).floor() as u32)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,9 +115,7 @@ impl Quota {
     }
 
     fn daily_cap(&self) -> Option<u32> {
-        self.spec
-            .daily
-            .map(|d| ((d as f64) * self.spec.share).floor() as u32)
+        self.spec.daily_cap()
     }
 
     fn roll_day(&mut self, utc: DateTime<Utc>) {

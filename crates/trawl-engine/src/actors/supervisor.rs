@@ -16,9 +16,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use trawl_kafka::KafkaSettings;
 use trawl_model::{SourceKind, StreamKey, TenantId};
-use trawl_sources::{
-    build_source, plan_limits, LimitKey, SourceSettings, ZohoCredentials, ZoomCredentials,
-};
+use trawl_sources::{build_source, LimitKey, SourceSettings, ZohoCredentials, ZoomCredentials};
 
 use super::fetcher::{FetcherExited, StopFetcher, StreamFetcher};
 use super::publisher::Publisher;
@@ -189,19 +187,10 @@ impl Supervisor {
         }
         let worker = self.worker();
         let t = self.tenants.get_mut(tenant).expect("tenant exists");
-        let mut limits = plan_limits(limit.family, t.spec.plan);
-        if let Some(o) = t.spec.rate_overrides.get(&kind) {
-            limits.per_second = o.per_second.unwrap_or(limits.per_second);
-            limits.daily = o.daily.or(limits.daily);
-        }
-        let spec = QuotaSpec {
-            per_second: limits.per_second,
-            daily: limits.daily,
-            share: t.spec.settings.quota_share,
-        };
+        let spec = QuotaSpec::for_stream(&t.spec, kind);
         let name = format!("{}/{}/{}", tenant, limit.family.as_str(), limit.label);
         let key = StreamKey::new(tenant.clone(), kind);
-        let gauge = limits.daily.map(|_| {
+        let gauge = spec.daily.map(|_| {
             self.deps
                 .metrics
                 .daily_quota(&key, limit.family.as_str(), limit.label)
