@@ -14,7 +14,8 @@ use trawl_kafka::{
     ensure_topics, read_back, CheckpointStore, EventProducer, KafkaCheckpointStore, KafkaSettings,
 };
 use trawl_model::{
-    Checkpoint, Event, EventId, Outcome, SourceKind, StreamKey, TenantId, Window, EVENT_SCHEMA,
+    Checkpoint, Event, EventId, Outcome, RawJson, SourceKind, StreamKey, TenantId, Window,
+    EVENT_SCHEMA,
 };
 use trawl_suite::{read_topic_events, read_topic_records, TansuBroker};
 
@@ -41,7 +42,7 @@ fn events(stream: &StreamKey, from: usize, n: usize) -> Vec<Event> {
                 detail: None,
                 outcome: Outcome::Unknown,
                 client_ip: None,
-                raw,
+                raw: RawJson::from_value(&raw),
             }
         })
         .collect()

@@ -1,16 +1,17 @@
 //! The normalized audit event, schema `trawl.audit.v1`: what customers' consumers read.
 //!
 //! One shape for all three APIs, so a consumer can alert on "who deleted what" without
-//! knowing which vendor it came from, while `raw` keeps the record exactly as the API sent
-//! it. The JSON Schema in `schema/audit.v1.json` is the published contract; a test checks
-//! that this type and the schema agree.
+//! knowing which vendor it came from, while `raw` keeps the record as the API sent it, in
+//! canonical form (object keys sorted at every depth, no white space: the bytes its id
+//! hashes, see [`RawJson`]). The JSON Schema in `schema/audit.v1.json` is the published
+//! contract; a test checks that this type and the schema agree.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::event_id::EventId;
 use crate::ids::{SourceKind, TenantId};
+use crate::raw_json::RawJson;
 
 /// The value of the `schema` field and of the CloudEvents `type`.
 pub const EVENT_SCHEMA: &str = "trawl.audit.v1";
@@ -52,8 +53,9 @@ pub struct Event {
     pub detail: Option<String>,
     pub outcome: Outcome,
     pub client_ip: Option<String>,
-    /// The record exactly as the API sent it.
-    pub raw: Value,
+    /// The record as the API sent it, in canonical form: object keys sorted (by UTF-8
+    /// bytes) at every depth, no white space. The same bytes the id hashes.
+    pub raw: RawJson,
 }
 
 impl Event {
@@ -83,7 +85,7 @@ mod tests {
     use super::*;
     use crate::{EventId, StreamKey};
     use chrono::TimeZone;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     pub(crate) fn sample() -> Event {
         let tenant = TenantId::new("acme").unwrap();
@@ -108,7 +110,7 @@ mod tests {
             detail: Some("Activate User x@y.z".into()),
             outcome: Outcome::Success,
             client_ip: None,
-            raw,
+            raw: RawJson::from_value(&raw),
         }
     }
 
@@ -123,6 +125,30 @@ mod tests {
         assert_eq!(v["outcome"], "success");
         let back: Event = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
+    }
+
+    /// `raw` in the event's JSON is byte for byte what serializing the record's `Value`
+    /// gave before `raw` became a [`RawJson`]; the rest of the event is untouched.
+    #[test]
+    fn raw_in_the_event_json_is_what_the_value_gave() {
+        let record = json!({"time": "2019-08-20T19:09:01Z", "operator": "a@b.c",
+            "nested": {"z": [1, 2.5, null, {"b": "é\"", "a": false}], "a": -3},
+            "data": "{\"peopleInfo\":{},\"emailId\":\"user@zylker.com\"}"});
+        let mut e = sample();
+        e.raw = RawJson::from_value(&json!({}));
+        let empty = e.to_json();
+        let prefix = empty.strip_suffix(b"{}}").expect("raw is the last field");
+        e.raw = RawJson::from_value(&record);
+        let mut old = prefix.to_vec();
+        old.extend(serde_json::to_vec(&record).unwrap());
+        old.push(b'}');
+        assert_eq!(
+            String::from_utf8(e.to_json()).unwrap(),
+            String::from_utf8(old).unwrap()
+        );
+        let v: Value = serde_json::from_slice(&e.to_json()).unwrap();
+        assert_eq!(v["raw"], record);
+        assert_eq!(e.raw.to_value(), record);
     }
 
     #[test]

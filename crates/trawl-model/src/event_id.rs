@@ -39,9 +39,23 @@ impl EventId {
         Some(Self(b))
     }
 
+    /// The 32 hex digits, on the stack: an id is written for every event published.
+    fn hex(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        hex::encode_to_slice(self.0, &mut out).expect("16 bytes are 32 hex digits");
+        out
+    }
+
     /// The id of the `occurrence`-th (0-based) copy of `raw` in one second of `stream`.
     pub fn compute(stream: &StreamKey, raw: &Value, occurrence: u32) -> Self {
-        Self::from_base(&base_digest(stream, raw), occurrence)
+        Self::compute_canonical(stream, canonical_json(raw).as_bytes(), occurrence)
+    }
+
+    /// [`EventId::compute`] for a record already in canonical form: `canonical` must be
+    /// the bytes [`canonical_json`] gives (as [`RawJson::as_str`](crate::RawJson::as_str)
+    /// holds them), or the id differs from the one `compute` gives for the same record.
+    pub fn compute_canonical(stream: &StreamKey, canonical: &[u8], occurrence: u32) -> Self {
+        Self::from_base(&base_digest(stream, canonical), occurrence)
     }
 
     fn from_base(base: &[u8; 32], occurrence: u32) -> Self {
@@ -55,20 +69,20 @@ impl EventId {
     }
 }
 
-fn base_digest(stream: &StreamKey, raw: &Value) -> [u8; 32] {
+fn base_digest(stream: &StreamKey, canonical: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"trawl.audit.v1\0");
     h.update(stream.tenant.as_str().as_bytes());
     h.update(b"\0");
     h.update(stream.source.as_str().as_bytes());
     h.update(b"\0");
-    h.update(canonical_json(raw).as_bytes());
+    h.update(canonical);
     h.finalize().into()
 }
 
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        f.write_str(std::str::from_utf8(&self.hex()).expect("hex digits are ASCII"))
     }
 }
 
@@ -80,7 +94,7 @@ impl fmt::Debug for EventId {
 
 impl Serialize for EventId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(std::str::from_utf8(&self.hex()).expect("hex digits are ASCII"))
     }
 }
 
@@ -96,39 +110,40 @@ impl<'de> Deserialize<'de> for EventId {
 /// other crate in the build turns that feature on.
 pub fn canonical_json(v: &Value) -> String {
     let mut out = Vec::with_capacity(256);
-    write_canonical(v, &mut out);
+    serde_json::to_writer(&mut out, &Canonical(v)).expect("writing to a Vec cannot fail");
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
-/// Keys and scalars go through serde_json's own compact writer (the bytes `to_string`
-/// gives), straight into `out`: no allocation per key or value.
-fn write_canonical(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_unstable();
-            out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
+/// A [`Value`] that serializes in canonical form: objects' entries in key order at every
+/// depth. Through serde_json's compact writer this gives the bytes of [`canonical_json`]
+/// (keys and scalars written by serde_json's own code, as `to_string` writes them), with
+/// no allocation per key or value.
+pub(crate) struct Canonical<'a>(pub &'a Value);
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            Value::Object(map) => {
+                let mut m = s.serialize_map(Some(map.len()))?;
+                // serde_json's map is a BTreeMap (already in key order) unless its
+                // `preserve_order` feature is on somewhere in the build; only then sort.
+                if map.keys().is_sorted() {
+                    for (k, v) in map {
+                        m.serialize_entry(k, &Canonical(v))?;
+                    }
+                } else {
+                    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                    for (k, v) in entries {
+                        m.serialize_entry(k, &Canonical(v))?;
+                    }
                 }
-                serde_json::to_writer(&mut *out, k).expect("writing to a Vec cannot fail");
-                out.push(b':');
-                write_canonical(&map[k], out);
+                m.end()
             }
-            out.push(b'}');
+            Value::Array(items) => s.collect_seq(items.iter().map(Canonical)),
+            scalar => scalar.serialize(s),
         }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(b']');
-        }
-        scalar => serde_json::to_writer(&mut *out, scalar).expect("writing to a Vec cannot fail"),
     }
 }
 
@@ -146,7 +161,20 @@ impl OccurrenceCounter {
 
     /// The id of `raw`, a record of second `unix_second`, given the copies met so far.
     pub fn assign(&mut self, stream: &StreamKey, raw: &Value, unix_second: i64) -> EventId {
-        let base = base_digest(stream, raw);
+        self.assign_canonical(stream, canonical_json(raw).as_bytes(), unix_second)
+    }
+
+    /// [`OccurrenceCounter::assign`] for a record already in canonical form (the bytes
+    /// [`canonical_json`] gives, as [`RawJson::as_str`](crate::RawJson::as_str) holds
+    /// them), so the one canonical text serves both as the hash input and as the event's
+    /// `raw`.
+    pub fn assign_canonical(
+        &mut self,
+        stream: &StreamKey,
+        canonical: &[u8],
+        unix_second: i64,
+    ) -> EventId {
+        let base = base_digest(stream, canonical);
         let n = self.seen.entry((unix_second, base)).or_insert(0);
         let id = EventId::from_base(&base, *n);
         *n += 1;
@@ -201,6 +229,37 @@ mod tests {
             SourceKind::ZoomPhoneOperationLogs,
         );
         assert_ne!(EventId::compute(&other, &raw, 0).to_string(), VECTOR_0);
+    }
+
+    /// The canonical-bytes entry points give the same ids as the `Value` ones.
+    #[test]
+    fn canonical_entry_points_agree_with_the_value_ones() {
+        let raw = json!({
+            "time": "2019-08-20T19:09:01Z",
+            "operator": "someuser@sfksfhksdfsf.com",
+            "category_type": "User",
+            "action": "Update",
+            "operation_detail": "Activate User sjkfhdsf@jdfgkhgd.com "
+        });
+        let canonical = canonical_json(&raw);
+        assert_eq!(
+            EventId::compute_canonical(&key(), canonical.as_bytes(), 0).to_string(),
+            VECTOR_0
+        );
+        assert_eq!(
+            EventId::compute_canonical(&key(), canonical.as_bytes(), 1).to_string(),
+            VECTOR_1
+        );
+        let raw_json = crate::RawJson::from_value(&raw);
+        assert_eq!(raw_json.as_str(), canonical);
+        let mut by_value = OccurrenceCounter::new();
+        let mut by_bytes = OccurrenceCounter::new();
+        for _ in 0..3 {
+            assert_eq!(
+                by_value.assign(&key(), &raw, 7),
+                by_bytes.assign_canonical(&key(), raw_json.as_str().as_bytes(), 7)
+            );
+        }
     }
 
     const VECTOR_0: &str = "3cd2911f24172b6beb9d10aaf7c1843f";

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::Value;
-use trawl_model::{Event, OccurrenceCounter, Outcome, StreamKey, Window, EVENT_SCHEMA};
+use trawl_model::{Event, OccurrenceCounter, Outcome, RawJson, StreamKey, Window, EVENT_SCHEMA};
 
 use crate::auth::BoxFuture;
 use crate::error::SourceError;
@@ -274,14 +274,16 @@ impl WindowScan {
     }
 }
 
-/// A parsed record as the event it becomes, its id from `counter`.
+/// A parsed record as the event it becomes, its id from `counter`. The record's canonical
+/// JSON is written once: hashed for the id and kept as the event's `raw`.
 pub(crate) fn to_event(
     stream: &StreamKey,
     counter: &mut OccurrenceCounter,
     r: Record,
     now: DateTime<Utc>,
 ) -> Event {
-    let id = counter.assign(stream, &r.raw, r.time.timestamp());
+    let raw = RawJson::from_value(&r.raw);
+    let id = counter.assign_canonical(stream, raw.as_str().as_bytes(), r.time.timestamp());
     Event {
         schema: EVENT_SCHEMA.to_string(),
         id,
@@ -296,7 +298,7 @@ pub(crate) fn to_event(
         detail: r.fields.detail,
         outcome: r.fields.outcome,
         client_ip: r.fields.client_ip,
-        raw: r.raw,
+        raw,
     }
 }
 

@@ -15,7 +15,9 @@ use rdkafka::producer::DefaultProducerContext;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde_json::json;
 use trawl_kafka::KafkaSettings;
-use trawl_model::{Event, EventId, Outcome, SourceKind, StreamKey, TenantId, EVENT_SCHEMA};
+use trawl_model::{
+    Event, EventId, Outcome, RawJson, SourceKind, StreamKey, TenantId, EVENT_SCHEMA,
+};
 
 pub type Cluster = MockCluster<'static, DefaultProducerContext>;
 
@@ -70,7 +72,7 @@ pub fn events(stream: &StreamKey, from: usize, n: usize) -> Vec<Event> {
                 detail: None,
                 outcome: Outcome::Success,
                 client_ip: None,
-                raw,
+                raw: RawJson::from_value(&raw),
             }
         })
         .collect()

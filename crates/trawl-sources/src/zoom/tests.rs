@@ -84,6 +84,31 @@ fn ids_of_the_docs_samples_are_fixed_vectors() {
     assert_eq!(ids, PHONE_IDS);
 }
 
+/// The events of the docs sample: the same fixed ids, and `raw` is the record's
+/// canonical JSON (the bytes hashed), serializing as the record's `Value` did.
+#[test]
+fn events_carry_the_hashed_canonical_record_as_raw() {
+    let key = trawl_model::StreamKey::new(tenant(), SourceKind::ZoomOperationLogs);
+    let body = fixture("zoom/operation_logs_docs_sample.json");
+    let events = crate::page::parse_page(&key, body, now()).unwrap();
+    let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(ids, ["3cd2911f24172b6beb9d10aaf7c1843f", DOCS_SECOND_ID]);
+    let (records, _) = page_of("zoom/operation_logs_docs_sample.json").unwrap();
+    for (e, r) in events.iter().zip(&records) {
+        assert_eq!(e.raw.as_str(), trawl_model::canonical_json(&r.raw));
+        assert_eq!(e.raw.to_value(), r.raw);
+        assert_eq!(
+            serde_json::to_vec(&e.raw).unwrap(),
+            serde_json::to_vec(&r.raw).unwrap()
+        );
+    }
+    assert_eq!(
+        events[0].raw.to_value()["operation_detail"],
+        "Activate User sjkfhdsf@jdfgkhgd.com "
+    );
+    assert_schema_valid(&events);
+}
+
 const DOCS_SECOND_ID: &str = "42cc8e74f99db0c441b7e178b810b994";
 const PHONE_IDS: [&str; 2] = [
     "998eabe8141c1a358f913219e1de5548",
