@@ -29,9 +29,9 @@ pub use partition::{murmur2, partition_for_key};
 pub use producer::{Delivered, EventProducer};
 pub use readback::read_back;
 pub use records::{
-    ce_source, checkpoint_key, header, HEADER_CONTENT_TYPE, HEADER_DL_REASON, HEADER_DL_SOURCE,
-    HEADER_DL_TENANT, HEADER_DL_TIME, HEADER_ID, HEADER_SOURCE, HEADER_SPECVERSION, HEADER_TIME,
-    HEADER_TYPE,
+    ce_source, checkpoint_key, header, EventBatch, HEADER_CONTENT_TYPE, HEADER_DL_REASON,
+    HEADER_DL_SOURCE, HEADER_DL_TENANT, HEADER_DL_TIME, HEADER_ID, HEADER_SOURCE,
+    HEADER_SPECVERSION, HEADER_TIME, HEADER_TYPE,
 };
 pub use txn::Transaction;
 
@@ -58,6 +58,8 @@ mod send_check {
         send(p.dead_letter(s, "", b""));
         send(p.stream_start(s));
         send(t.add_events(s, e));
+        send(p.publish_batch(s, EventBatch::encode(s, e)));
+        send(t.add_batch(s, EventBatch::encode(s, e)));
         send(read_back(p.settings(), pos, s));
         send(ensure_topics(p.settings(), &[]));
         send(store.save(cp));

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rdkafka::producer::{FutureProducer, Producer};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 use trawl_model::{Event, OutputPosition, StreamKey};
 
 use crate::client::{create_producer, message_timeout};
 use crate::config::KafkaSettings;
 use crate::error::{classify, KafkaError};
 use crate::partition::{fetch_partition_count, partition_for_key, PartitionCounts};
-use crate::records::{ce_source, dead_letter_headers, event_headers};
+use crate::records::{dead_letter_headers, EventBatch};
 use crate::send::{send_all, Outgoing};
 use crate::txn::TxnState;
 
@@ -38,7 +38,11 @@ pub(crate) struct Inner {
     partitions: PartitionCounts,
     pub timeout: Duration,
     pub txn: Arc<Mutex<TxnState>>,
+    lookups: Semaphore,
 }
+
+/// Most watermark lookups (each a blocked thread) in flight at once.
+const MAX_LOOKUPS: usize = 8;
 
 /// Publishes events (and, in transactional mode, checkpoints) to Kafka. Cheap to clone;
 /// all clones share one librdkafka producer.
@@ -69,6 +73,7 @@ impl EventProducer {
                 partitions: PartitionCounts::default(),
                 timeout: message_timeout(settings),
                 txn: Arc::new(Mutex::new(TxnState::default())),
+                lookups: Semaphore::new(MAX_LOOKUPS),
             }),
         })
     }
@@ -87,7 +92,17 @@ impl EventProducer {
         stream: &StreamKey,
         events: &[Event],
     ) -> Result<Delivered, KafkaError> {
-        if events.is_empty() {
+        self.publish_batch(stream, EventBatch::encode(stream, events))
+            .await
+    }
+
+    /// [`publish`](Self::publish) of events already encoded (on the caller's thread).
+    pub async fn publish_batch(
+        &self,
+        stream: &StreamKey,
+        batch: EventBatch,
+    ) -> Result<Delivered, KafkaError> {
+        if batch.is_empty() {
             return Ok(Delivered {
                 position: None,
                 count: 0,
@@ -95,7 +110,7 @@ impl EventProducer {
         }
         if self.inner.settings.transactional {
             let mut txn = self.begin().await?;
-            let delivered = match txn.add_events(stream, events).await {
+            let delivered = match txn.add_batch(stream, batch).await {
                 Ok(d) => d,
                 Err(e) => {
                     // Best effort: the next `begin` aborts if this does not.
@@ -108,7 +123,7 @@ impl EventProducer {
         }
         self.rebuild_if_needed()?;
         let producer = self.inner.current();
-        self.inner.send_events(&producer, stream, events).await
+        self.inner.send_events(&producer, stream, batch).await
     }
 
     /// Sends a page that could not be processed to the dead-letter topic: the raw body
@@ -147,16 +162,10 @@ impl EventProducer {
             .await?;
         // The partition's current end: a new stream has published nothing, so its
         // read-back never needs to look at what other streams wrote before it.
-        let (t, timeout) = (
-            topic.clone(),
-            self.inner.timeout.min(Duration::from_secs(30)),
-        );
-        let (_low, high) = tokio::task::spawn_blocking(move || {
-            producer.client().fetch_watermarks(&t, partition, timeout)
-        })
-        .await
-        .map_err(|e| KafkaError::retryable("fetch watermarks", e.to_string()))?
-        .map_err(|e| classify("fetch watermarks", &e, ""))?;
+        let high = self
+            .inner
+            .high_watermark(producer, &topic, partition)
+            .await?;
         Ok(OutputPosition {
             topic,
             partition,
@@ -169,17 +178,9 @@ impl EventProducer {
     /// stream whose checkpoint position equals it has nothing to read back.
     pub async fn partition_end(&self, position: &OutputPosition) -> Result<i64, KafkaError> {
         let producer = self.inner.current();
-        let (topic, partition) = (position.topic.clone(), position.partition);
-        let timeout = self.inner.timeout.min(Duration::from_secs(30));
-        let (_low, high) = tokio::task::spawn_blocking(move || {
-            producer
-                .client()
-                .fetch_watermarks(&topic, partition, timeout)
-        })
-        .await
-        .map_err(|e| KafkaError::retryable("fetch watermarks", e.to_string()))?
-        .map_err(|e| classify("fetch watermarks", &e, ""))?;
-        Ok(high)
+        self.inner
+            .high_watermark(producer, &position.topic, position.partition)
+            .await
     }
 
     /// Waits until everything queued is acknowledged (for a graceful stop).
@@ -252,6 +253,16 @@ impl Inner {
         let n = match self.partitions.cached(topic) {
             Some(n) => n,
             None => {
+                // Many streams may miss at once: they queue for a lookup slot, and all
+                // but the first find the count cached when they get one.
+                let _permit = self
+                    .lookups
+                    .acquire()
+                    .await
+                    .map_err(|e| KafkaError::retryable("fetch metadata", e.to_string()))?;
+                if let Some(n) = self.partitions.cached(topic) {
+                    return Ok(partition_for_key(key, n));
+                }
                 let p = producer.clone();
                 let t = topic.to_string();
                 let timeout = self.timeout.min(Duration::from_secs(60));
@@ -267,21 +278,43 @@ impl Inner {
         Ok(partition_for_key(key, n))
     }
 
+    /// The next offset to be written to `topic`/`partition`. librdkafka's lookup blocks
+    /// a thread for a broker round trip; at most [`MAX_LOOKUPS`] run at once, so 15,000
+    /// streams starting together queue here instead of each holding a blocking-pool
+    /// thread (hundreds of threads whose memory stayed mapped after start-up).
+    pub(crate) async fn high_watermark(
+        &self,
+        producer: FutureProducer,
+        topic: &str,
+        partition: i32,
+    ) -> Result<i64, KafkaError> {
+        let _permit = self
+            .lookups
+            .acquire()
+            .await
+            .map_err(|e| KafkaError::retryable("fetch watermarks", e.to_string()))?;
+        let t = topic.to_string();
+        let timeout = self.timeout.min(Duration::from_secs(30));
+        let (_low, high) = tokio::task::spawn_blocking(move || {
+            producer.client().fetch_watermarks(&t, partition, timeout)
+        })
+        .await
+        .map_err(|e| KafkaError::retryable("fetch watermarks", e.to_string()))?
+        .map_err(|e| classify("fetch watermarks", &e, ""))?;
+        Ok(high)
+    }
+
     pub(crate) async fn send_events(
         &self,
         producer: &FutureProducer,
         stream: &StreamKey,
-        events: &[Event],
+        batch: EventBatch,
     ) -> Result<Delivered, KafkaError> {
         let topic = self.settings.topic_for(stream);
         let key = stream.tenant.as_str().as_bytes();
         let partition = self.partition(producer, &topic, key).await?;
-        let source = ce_source(stream);
-        let records = EventRecords {
-            source: &source,
-            events: events.iter(),
-        };
-        let last = send_all(producer, &topic, partition, key, records)
+        let count = batch.len();
+        let last = send_all(producer, &topic, partition, key, batch.records)
             .await
             .map_err(|e| self.fail("produce events", &e))?;
         Ok(Delivered {
@@ -290,7 +323,7 @@ impl Inner {
                 partition,
                 offset: o + 1,
             }),
-            count: events.len(),
+            count,
         })
     }
 
@@ -312,23 +345,5 @@ impl Inner {
             .await
             .map_err(|e| self.fail("produce dead letter", &e))?;
         Ok(())
-    }
-}
-
-/// The records of a slice of events, made one at a time as the batch goes out (a named
-/// iterator rather than a closure keeps the publish future `Send`).
-struct EventRecords<'a> {
-    source: &'a str,
-    events: std::slice::Iter<'a, Event>,
-}
-
-impl Iterator for EventRecords<'_> {
-    type Item = Outgoing;
-
-    fn next(&mut self) -> Option<Outgoing> {
-        self.events.next().map(|e| Outgoing {
-            payload: e.to_json(),
-            headers: event_headers(self.source, e),
-        })
     }
 }

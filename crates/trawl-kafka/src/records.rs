@@ -32,22 +32,62 @@ pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// The CloudEvents binary-mode headers of an event.
 pub(crate) fn event_headers(source: &str, e: &Event) -> OwnedHeaders {
-    let id = e.id.to_string();
+    let mut id = [0u8; 32];
+    hex::encode_to_slice(e.id.as_bytes(), &mut id).expect("32 hex digits for 16 bytes");
     let time = rfc3339(e.time);
-    let pairs: [(&str, &str); 6] = [
+    let pairs: [(&str, &[u8]); 6] = [
         (HEADER_ID, &id),
-        (HEADER_SOURCE, source),
-        (HEADER_TYPE, EVENT_SCHEMA),
-        (HEADER_TIME, &time),
-        (HEADER_SPECVERSION, "1.0"),
-        (HEADER_CONTENT_TYPE, "application/json"),
+        (HEADER_SOURCE, source.as_bytes()),
+        (HEADER_TYPE, EVENT_SCHEMA.as_bytes()),
+        (HEADER_TIME, time.as_bytes()),
+        (HEADER_SPECVERSION, b"1.0"),
+        (HEADER_CONTENT_TYPE, b"application/json"),
     ];
-    pairs.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
-        h.insert(Header {
-            key: k,
-            value: Some(v.as_bytes()),
+    pairs
+        .iter()
+        .fold(OwnedHeaders::new_with_capacity(pairs.len()), |h, (k, v)| {
+            h.insert(Header {
+                key: k,
+                value: Some(*v),
+            })
         })
-    })
+}
+
+/// One stream's events as Kafka records ready to send: JSON payloads and CloudEvents
+/// headers. Built where the events were parsed (a fetcher's thread), so the one
+/// publisher that owns the producer only hands finished bytes to librdkafka.
+pub struct EventBatch {
+    pub(crate) records: Vec<crate::send::Outgoing>,
+}
+
+impl EventBatch {
+    /// Serializes `events` of `stream`, in order.
+    pub fn encode(stream: &StreamKey, events: &[Event]) -> Self {
+        let source = ce_source(stream);
+        Self {
+            records: events
+                .iter()
+                .map(|e| crate::send::Outgoing {
+                    payload: e.to_json(),
+                    headers: event_headers(&source, e),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+impl std::fmt::Debug for EventBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EventBatch({} records)", self.records.len())
+    }
 }
 
 /// The headers of a dead letter.

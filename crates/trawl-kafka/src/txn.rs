@@ -16,7 +16,7 @@ use trawl_model::{Checkpoint, Event, OutputPosition, StreamKey};
 
 use crate::error::KafkaError;
 use crate::producer::{Delivered, EventProducer, Inner};
-use crate::records::{checkpoint_key, encode_checkpoint};
+use crate::records::{checkpoint_key, encode_checkpoint, EventBatch};
 use crate::send::{send_all, Outgoing};
 
 /// Per-producer transaction bookkeeping, guarded by the transaction lock.
@@ -104,8 +104,18 @@ impl Transaction {
         stream: &StreamKey,
         events: &[Event],
     ) -> Result<Delivered, KafkaError> {
+        self.add_batch(stream, EventBatch::encode(stream, events))
+            .await
+    }
+
+    /// [`add_events`](Self::add_events) of events already encoded.
+    pub async fn add_batch(
+        &mut self,
+        stream: &StreamKey,
+        batch: EventBatch,
+    ) -> Result<Delivered, KafkaError> {
         self.check()?;
-        let r = self.inner.send_events(&self.producer, stream, events).await;
+        let r = self.inner.send_events(&self.producer, stream, batch).await;
         match r {
             Ok(d) => {
                 if let Some(p) = &d.position {
