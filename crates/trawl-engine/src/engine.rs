@@ -127,8 +127,11 @@ impl Engine {
             metrics: metrics.clone(),
             status: status.clone(),
             publisher: publisher.clone(),
-            kafka: config.kafka.clone(),
+            kafka: Arc::new(config.kafka.clone()),
             http,
+            requests: Arc::new(tokio::sync::Semaphore::new(
+                crate::fetch::MAX_REQUESTS_IN_FLIGHT,
+            )),
             workers: workers.clone(),
             restart: opts.restart,
             create_topics,

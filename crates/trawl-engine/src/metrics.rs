@@ -4,14 +4,24 @@
 //! label values resolved once, so the hot path is an atomic add. Labels are bounded:
 //! `tenant` (droppable with `metrics.tenant_label = false` for very large fleets),
 //! `source` (3 values), `status` (HTTP codes seen), `label`/`type` (rate-limit labels),
-//! `state` and `result` (fixed sets).
+//! `state` and `result` (fixed sets). The per-stream and per-bucket series live in
+//! [`streams`] (compact atomics, exported by a collector of their own); the rest are
+//! the prometheus crate's own types.
 
-use prometheus::core::Collector;
+mod streams;
+
+use std::sync::Arc;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use trawl_model::{SourceKind, StreamKey};
+
+pub use streams::{Counter, Gauge};
+use streams::{SeriesTable, C, G};
 
 /// States a stream can be in (`trawl_streams{state}` and `/status`).
 pub const STREAM_STATES: [&str; 6] = [
@@ -26,33 +36,27 @@ pub const STREAM_STATES: [&str; 6] = [
 pub struct Metrics {
     registry: Registry,
     tenant_label: bool,
-    pub pages_fetched: IntCounterVec,
-    pub events_published: IntCounterVec,
-    pub duplicates_skipped: IntCounterVec,
-    pub http_requests: IntCounterVec,
-    pub rate_limited: IntCounterVec,
-    pub lag_seconds: IntGaugeVec,
-    pub last_success: IntGaugeVec,
+    table: Arc<SeriesTable>,
     pub request_duration: HistogramVec,
     pub rate_limit_wait: HistogramVec,
     pub poll_delay: Histogram,
-    pub daily_quota_remaining: IntGaugeVec,
-    pub malformed_pages: IntCounterVec,
-    pub dead_letters: IntCounterVec,
     pub kafka_delivery_errors: IntCounter,
     pub transactions: IntCounterVec,
-    pub fetcher_restarts: IntCounterVec,
     pub streams: IntGaugeVec,
     pub checkpoint_commits: IntCounter,
-    pub poll_interval: IntGaugeVec,
-    pub daily_quota_limit: IntGaugeVec,
     pub build_info: IntGaugeVec,
 }
 
-fn labels(tenant_label: bool, rest: &[&'static str]) -> Vec<&'static str> {
-    let mut v = if tenant_label { vec!["tenant"] } else { vec![] };
-    v.extend_from_slice(rest);
-    v
+/// Registers the shared series table with the registry.
+struct TableCollector(Arc<SeriesTable>);
+
+impl Collector for TableCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.desc()
+    }
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.0.collect()
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -66,7 +70,6 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     pub fn new(tenant_label: bool) -> Self {
         let registry = Registry::new();
-        let t = |rest: &[&'static str]| labels(tenant_label, rest);
         fn reg<C: Collector + Clone + 'static>(r: &Registry, c: C) -> C {
             r.register(Box::new(c.clone()))
                 .expect("metric names are unique");
@@ -87,30 +90,22 @@ impl Metrics {
         let secs = vec![
             0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
         ];
+        let table = Arc::new(SeriesTable::new(tenant_label));
+        registry
+            .register(Box::new(TableCollector(table.clone())))
+            .expect("metric names are unique");
         let m = Self {
-            pages_fetched: counter("trawl_pages_fetched_total", "Source API pages fetched and parsed (one per successful page request).", &t(&["source"])),
-            events_published: counter("trawl_events_published_total", "Events published to Kafka and acknowledged (new records only; duplicates are skipped).", &t(&["source"])),
-            duplicates_skipped: counter("trawl_duplicates_skipped_total", "Records skipped because their id was already published (re-read lookback, restarted windows, read-back after a crash).", &t(&["source"])),
-            http_requests: counter("trawl_http_requests_total", "Requests to the source APIs by HTTP status (\"error\" when no answer came).", &t(&["source", "status"])),
-            rate_limited: counter("trawl_rate_limited_total", "Answers 429 from the source APIs, by rate-limit label and type (qps, daily, unknown).", &t(&["source", "label", "type"])),
-            lag_seconds: gauge("trawl_lag_seconds", "Now minus the stream's watermark (every record before it is in Kafka).", &t(&["source"])),
-            last_success: gauge("trawl_last_success_timestamp_seconds", "Unix time of the stream's last completed window.", &t(&["source"])),
             request_duration: reg(&registry, HistogramVec::new(HistogramOpts::new("trawl_request_duration_seconds", "Duration of source API requests, from sending to the parsed answer.").buckets(secs.clone()), &["source"]).expect("valid metric")),
             rate_limit_wait: reg(&registry, HistogramVec::new(HistogramOpts::new("trawl_rate_limit_wait_seconds", "Time a request waited for its rate-limit permit.").buckets(secs), &["source"]).expect("valid metric")),
             poll_delay: reg(&registry, Histogram::with_opts(HistogramOpts::new("trawl_poll_delay_seconds", "How late a live poll woke up against its schedule (the watermark plus the poll interval).").buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])).expect("valid metric")),
-            daily_quota_remaining: gauge("trawl_daily_quota_remaining", "Requests left today (UTC) of the share of the account's daily cap trawl may use.", &t(&["family", "label"])),
-            malformed_pages: counter("trawl_malformed_pages_total", "Pages that did not parse (retried; dead-lettered after repeated failures).", &t(&["source"])),
-            dead_letters: counter("trawl_dead_letters_total", "Raw pages sent to the dead-letter topic.", &t(&["source"])),
             kafka_delivery_errors: reg(&registry, IntCounter::new("trawl_kafka_delivery_errors_total", "Kafka publishes that failed (the stream restarts from its checkpoint).").expect("valid metric")),
             transactions: counter("trawl_transactions_total", "Kafka transactions by result (committed, aborted).", &["result"]),
-            fetcher_restarts: counter("trawl_fetcher_restarts_total", "Stream fetchers restarted by the supervisor after a failure.", &t(&["source"])),
             streams: gauge("trawl_streams", "Tenant streams by state (starting, backfilling, live, backing_off, failed, disabled).", &["state"]),
             checkpoint_commits: reg(&registry, IntCounter::new("trawl_checkpoint_commits_total", "Stream checkpoints written (after their events were acknowledged).").expect("valid metric")),
-            poll_interval: gauge("trawl_poll_interval_seconds", "The stream's configured live poll interval (alerts compare freshness with it).", &t(&["source"])),
-            daily_quota_limit: gauge("trawl_daily_quota_limit", "Requests per UTC day trawl may use of the account's daily cap (the cap times quota_share).", &t(&["family", "label"])),
             build_info: gauge("trawl_build_info", "Always 1; the running trawl version as a label.", &["version"]),
             registry,
             tenant_label,
+            table,
         };
         for s in STREAM_STATES {
             m.streams.with_label_values(&[s]).set(0);
@@ -125,99 +120,72 @@ impl Metrics {
         m
     }
 
-    /// The label values of a stream, tenant first when the tenant label is on.
-    fn values<'a>(&self, key: &'a StreamKey, rest: &[&'a str]) -> Vec<&'a str> {
-        let mut v = if self.tenant_label {
-            vec![key.tenant.as_str()]
-        } else {
-            vec![]
-        };
-        v.extend_from_slice(rest);
-        v
-    }
-
-    /// Handles with this stream's labels resolved.
+    /// Handles with this stream's series resolved.
     pub fn stream(&self, key: &StreamKey) -> StreamMetrics {
         let src = key.source.as_str();
-        let v = self.values(key, &[src]);
-        StreamMetrics {
+        let t = &self.table;
+        let m = StreamMetrics {
             key: key.clone(),
-            pages: self.pages_fetched.with_label_values(&v),
-            events: self.events_published.with_label_values(&v),
-            duplicates: self.duplicates_skipped.with_label_values(&v),
-            lag: self.lag_seconds.with_label_values(&v),
-            last_success: self.last_success.with_label_values(&v),
-            malformed: self.malformed_pages.with_label_values(&v),
-            dead_letters: self.dead_letters.with_label_values(&v),
-            restarts: self.fetcher_restarts.with_label_values(&v),
+            pages: t.counter(key, C::Pages),
+            events: t.counter(key, C::Events),
+            duplicates: t.counter(key, C::Duplicates),
+            lag: t.gauge(key, G::Lag),
+            last_success: t.gauge(key, G::LastSuccess),
+            malformed: t.counter(key, C::Malformed),
+            dead_letters: t.counter(key, C::DeadLetters),
+            restarts: t.counter(key, C::Restarts),
             duration: self.request_duration.with_label_values(&[src]),
             wait: self.rate_limit_wait.with_label_values(&[src]),
+        };
+        // Series a running stream always has, so dashboards see 0, not nothing.
+        for g in [&m.lag, &m.last_success] {
+            if g.get() == i64::MIN {
+                g.set(0);
+            }
         }
+        m
     }
 
     pub fn http_request(&self, key: &StreamKey, status: Option<u16>) {
-        let status = status.map_or_else(|| "error".to_string(), |s| s.to_string());
-        let v = self.values(key, &[key.source.as_str(), &status]);
-        self.http_requests.with_label_values(&v).inc();
+        self.table.http_request(key, status);
     }
 
     pub fn rate_limited(&self, key: &StreamKey, label: &str, kind: &str) {
-        let v = self.values(key, &[key.source.as_str(), label, kind]);
-        self.rate_limited.with_label_values(&v).inc();
+        self.table.rate_limited(key, label, kind);
     }
 
-    pub fn daily_quota(&self, key: &StreamKey, family: &str, label: &str) -> IntGauge {
-        self.daily_quota_remaining
-            .with_label_values(&self.values(key, &[family, label]))
+    /// `trawl_daily_quota_remaining` of a stream's bucket.
+    pub fn daily_quota(&self, key: &StreamKey, family: &'static str, label: &'static str) -> Gauge {
+        self.table.bucket_gauge(key, family, label, false)
     }
 
     /// Records a stream's configured poll interval (`trawl_poll_interval_seconds`).
     pub fn set_poll_interval(&self, key: &StreamKey, interval: std::time::Duration) {
-        let v = self.values(key, &[key.source.as_str()]);
         let secs = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
-        self.poll_interval.with_label_values(&v).set(secs);
+        self.table.gauge(key, G::PollInterval).set(secs);
     }
 
     /// The `trawl_daily_quota_limit` gauge of a stream's bucket.
-    pub fn daily_quota_limit(&self, key: &StreamKey, family: &str, label: &str) -> IntGauge {
-        self.daily_quota_limit
-            .with_label_values(&self.values(key, &[family, label]))
+    pub fn daily_quota_limit(
+        &self,
+        key: &StreamKey,
+        family: &'static str,
+        label: &'static str,
+    ) -> Gauge {
+        self.table.bucket_gauge(key, family, label, true)
     }
 
     /// Drops a stream's lag series: a disabled stream (its API is not available to the
     /// account) has no data to be late with, and must not trip lag alerts.
     pub fn forget_lag(&self, key: &StreamKey) {
-        let v = self.values(key, &[key.source.as_str()]);
-        let _ = self.lag_seconds.remove_label_values(&v);
+        self.table.forget_lag(key);
     }
 
     /// Drops a removed stream's series so dashboards do not show it frozen.
     pub fn forget_stream(&self, key: &StreamKey) {
-        if !self.tenant_label {
-            return;
-        }
-        let v = self.values(key, &[key.source.as_str()]);
-        for vec in [
-            &self.pages_fetched,
-            &self.events_published,
-            &self.duplicates_skipped,
-            &self.malformed_pages,
-            &self.dead_letters,
-            &self.fetcher_restarts,
-        ] {
-            let _ = vec.remove_label_values(&v);
-        }
-        let _ = self.lag_seconds.remove_label_values(&v);
-        let _ = self.last_success.remove_label_values(&v);
-        let _ = self.poll_interval.remove_label_values(&v);
         let limit = trawl_sources::LimitKey::of(key.source);
-        let v = self.values(key, &[limit.family.as_str(), limit.label]);
-        let _ = self.daily_quota_remaining.remove_label_values(&v);
-        let _ = self.daily_quota_limit.remove_label_values(&v);
-        // Series with further labels (status; label and type): every one of the stream.
-        for vec in [&self.http_requests, &self.rate_limited] {
-            remove_stream_series(vec, key);
-        }
+        self.table
+            .forget_stream(key, limit.family.as_str(), limit.label);
     }
 
     /// The text exposition format for `/metrics`.
@@ -234,35 +202,18 @@ impl Metrics {
     }
 }
 
-/// Removes every series of `vec` whose `tenant` and `source` are the stream's.
-fn remove_stream_series(vec: &IntCounterVec, key: &StreamKey) {
-    let (tenant, source) = (key.tenant.as_str(), key.source.as_str());
-    for family in vec.collect() {
-        for m in family.get_metric() {
-            let labels: std::collections::HashMap<&str, &str> = m
-                .get_label()
-                .iter()
-                .map(|l| (l.name(), l.value()))
-                .collect();
-            if labels.get("tenant") == Some(&tenant) && labels.get("source") == Some(&source) {
-                let _ = vec.remove(&labels);
-            }
-        }
-    }
-}
-
 /// One stream's metric handles.
 #[derive(Clone)]
 pub struct StreamMetrics {
     pub key: StreamKey,
-    pub pages: IntCounter,
-    pub events: IntCounter,
-    pub duplicates: IntCounter,
-    pub lag: IntGauge,
-    pub last_success: IntGauge,
-    pub malformed: IntCounter,
-    pub dead_letters: IntCounter,
-    pub restarts: IntCounter,
+    pub pages: Counter,
+    pub events: Counter,
+    pub duplicates: Counter,
+    pub lag: Gauge,
+    pub last_success: Gauge,
+    pub malformed: Counter,
+    pub dead_letters: Counter,
+    pub restarts: Counter,
     pub duration: Histogram,
     pub wait: Histogram,
 }

@@ -18,18 +18,20 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use trawl_kafka::{CheckpointStore, EventProducer, KafkaError};
-use trawl_model::{Checkpoint, Event, OutputPosition, StreamKey};
+use trawl_kafka::{CheckpointStore, EventBatch, EventProducer, KafkaError};
+use trawl_model::{Checkpoint, OutputPosition, StreamKey};
 
 use crate::metrics::Metrics;
 
-/// A stream's new events and, when it is time to store one, its checkpoint after them
-/// (their ids already in `seen`; `output` is set here to the position after them).
+/// A stream's new events, already encoded as Kafka records by the fetcher (so this
+/// actor's one thread only hands bytes to librdkafka), and, when it is time to store one,
+/// its checkpoint after them (their ids already in `seen`; `output` is set here to the
+/// position after them).
 #[derive(Message)]
 #[rtype(result = "Result<Published, KafkaError>")]
 pub struct Publish {
     pub stream: StreamKey,
-    pub events: Vec<Event>,
+    pub events: Option<EventBatch>,
     pub checkpoint: Option<Checkpoint>,
 }
 
@@ -154,8 +156,8 @@ async fn run_transaction(
     for m in msgs {
         let added = async {
             let mut position = None;
-            if !m.events.is_empty() {
-                position = txn.add_events(&m.stream, &m.events).await?.position;
+            if let Some(batch) = m.events.filter(|b| !b.is_empty()) {
+                position = txn.add_batch(&m.stream, batch).await?.position;
             }
             let mut checkpoint = m.checkpoint;
             if let Some(cp) = &mut checkpoint {
@@ -232,8 +234,8 @@ async fn publish_idempotent(
     msg: Publish,
 ) -> Result<Published, KafkaError> {
     let mut position = None;
-    if !msg.events.is_empty() {
-        position = producer.publish(&msg.stream, &msg.events).await?.position;
+    if let Some(batch) = msg.events.filter(|b| !b.is_empty()) {
+        position = producer.publish_batch(&msg.stream, batch).await?.position;
     }
     let mut checkpoint = msg.checkpoint;
     if let Some(cp) = &mut checkpoint {

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use prometheus::IntGauge;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use trawl_model::StreamKey;
@@ -126,7 +125,7 @@ pub struct RateLimiter {
     backfill: Queue,
     wake: Option<SpawnHandle>,
     blocked_until: Option<DateTime<Utc>>,
-    daily_gauge: Option<IntGauge>,
+    daily_gauge: Option<crate::metrics::Gauge>,
 }
 
 impl RateLimiter {
@@ -136,7 +135,7 @@ impl RateLimiter {
         name: impl Into<Arc<str>>,
         spec: QuotaSpec,
         clock: Clock,
-        daily_gauge: Option<IntGauge>,
+        daily_gauge: Option<crate::metrics::Gauge>,
     ) -> Self {
         let quota = Quota::new(spec, Instant::now(), clock.now());
         Self {

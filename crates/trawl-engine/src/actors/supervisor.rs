@@ -61,8 +61,10 @@ pub struct SupervisorDeps {
     pub metrics: Arc<Metrics>,
     pub status: StatusBoard,
     pub publisher: Addr<Publisher>,
-    pub kafka: KafkaSettings,
+    pub kafka: Arc<KafkaSettings>,
     pub http: reqwest::Client,
+    /// Shared by every fetcher: API requests in flight in the whole process.
+    pub requests: Arc<tokio::sync::Semaphore>,
     /// Threads to spread fetchers and limiters over.
     pub workers: Vec<ArbiterHandle>,
     pub restart: RestartPolicy,
@@ -86,6 +88,9 @@ struct Tenant {
     spec: TenantSpec,
     sources: SourceSettings,
     limiters: HashMap<LimitKey, Addr<RateLimiter>>,
+    /// The arbiter that runs all of this tenant's fetchers and limiters: their messages
+    /// to each other stay on one thread, and tenants spread evenly over the workers.
+    worker: Option<ArbiterHandle>,
 }
 
 struct Slot {
@@ -111,7 +116,8 @@ impl Supervisor {
         }
     }
 
-    fn worker(&mut self) -> Option<ArbiterHandle> {
+    /// The next worker in turn, for a new tenant.
+    fn next_worker(&mut self) -> Option<ArbiterHandle> {
         if self.deps.workers.is_empty() {
             return None;
         }
@@ -185,8 +191,8 @@ impl Supervisor {
         {
             return l.clone();
         }
-        let worker = self.worker();
         let t = self.tenants.get_mut(tenant).expect("tenant exists");
+        let worker = t.worker.clone();
         let spec = QuotaSpec::for_stream(&t.spec, kind);
         let name = format!("{}/{}/{}", tenant, limit.family.as_str(), limit.label);
         let key = StreamKey::new(tenant.clone(), kind);
@@ -210,6 +216,7 @@ impl Supervisor {
             return;
         };
         let settings = t.spec.settings;
+        let worker = t.worker.clone();
         let source = match build_source(key.source, &t.sources) {
             Ok(s) => s,
             Err(e) => {
@@ -228,10 +235,11 @@ impl Supervisor {
             clock: self.deps.clock.clone(),
             metrics: self.deps.metrics.clone(),
             status: self.deps.status.clone(),
+            requests: self.deps.requests.clone(),
         };
         self.deps.status.register(&key);
         let me = ctx.address().recipient();
-        let addr = match self.worker() {
+        let addr = match worker {
             Some(w) => StreamFetcher::start_in_arbiter(&w, move |_| StreamFetcher::new(deps, me)),
             None => StreamFetcher::new(deps, me).start(),
         };
@@ -383,12 +391,14 @@ impl Handler<ApplyTenants> for Supervisor {
             }
             let sources = self.source_settings(&spec);
             let keys: Vec<StreamKey> = spec.stream_keys().collect();
+            let worker = self.next_worker();
             self.tenants.insert(
                 id,
                 Tenant {
                     spec,
                     sources,
                     limiters: HashMap::new(),
+                    worker,
                 },
             );
             started.extend(keys);

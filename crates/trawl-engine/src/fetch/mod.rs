@@ -6,4 +6,4 @@ pub mod plan;
 mod recover;
 pub mod run;
 
-pub use run::{run_stream, Exit, FetcherDeps};
+pub use run::{run_stream, Exit, FetcherDeps, MAX_REQUESTS_IN_FLIGHT};

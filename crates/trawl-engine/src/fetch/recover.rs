@@ -36,7 +36,7 @@ pub(super) async fn recover(deps: &FetcherDeps) -> Result<Checkpoint, Exit> {
                 .publisher
                 .send(Publish {
                     stream: deps.key.clone(),
-                    events: Vec::new(),
+                    events: None,
                     checkpoint: Some(cp),
                 })
                 .await

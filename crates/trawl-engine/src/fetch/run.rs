@@ -19,7 +19,7 @@ use actix::Addr;
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
-use trawl_kafka::KafkaSettings;
+use trawl_kafka::{EventBatch, KafkaSettings};
 use trawl_model::{Checkpoint, Event, StreamKey, Window};
 use trawl_sources::{LimitType, ScanStep, Source, SourceError};
 
@@ -34,8 +34,11 @@ use crate::status::{StatusBoard, StreamState};
 
 /// The longest a stream goes without storing its checkpoint while pages flow.
 pub const SAVE_EVERY: StdDuration = StdDuration::from_secs(5);
-/// How often a stream whose polls find nothing new stores its moved watermark.
-pub const IDLE_SAVE_EVERY: StdDuration = StdDuration::from_secs(60);
+/// How often a stream whose polls find nothing new stores its moved watermark. After a
+/// restart the first live window starts this much earlier: still one request, and the
+/// stored seen ids drop what it finds again. At fleet scale (10,000 tenants polling
+/// every minute) a checkpoint record per poll was most of the idle cost.
+pub const IDLE_SAVE_EVERY: StdDuration = StdDuration::from_secs(600);
 /// Tries of a page that does not parse before its body goes to the dead-letter topic.
 pub const MALFORMED_TRIES: u32 = 3;
 /// Consecutive transient failures of one window before the fetcher gives up and lets
@@ -60,12 +63,21 @@ pub struct FetcherDeps {
     pub source: Arc<dyn Source>,
     pub limiter: Addr<RateLimiter>,
     pub publisher: Addr<Publisher>,
-    pub kafka: KafkaSettings,
+    pub kafka: Arc<KafkaSettings>,
     pub settings: StreamDefaults,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
     pub status: StatusBoard,
+    /// Process-wide bound on API requests in flight (see [`MAX_REQUESTS_IN_FLIGHT`]).
+    pub requests: Arc<tokio::sync::Semaphore>,
 }
+
+/// API requests of all streams in flight at once. Pacing is per account (the rate
+/// limiters); this bounds the process: when thousands of tenants start together, their
+/// first requests would otherwise each open a connection at the same moment (10,000
+/// connections and their buffers at start-up in the fleet bench). Taken after the rate
+/// limiter's grant, so a stream waiting for its account's quota holds no slot.
+pub const MAX_REQUESTS_IN_FLIGHT: usize = 256;
 
 struct Shared {
     deps: FetcherDeps,
@@ -73,6 +85,8 @@ struct Shared {
     cp: RefCell<Checkpoint>,
     publish_lock: tokio::sync::Mutex<()>,
     last_save: RefCell<Instant>,
+    /// The watermark of the checkpoint last stored.
+    saved_watermark: RefCell<DateTime<Utc>>,
 }
 
 pub(super) fn dur(d: StdDuration) -> Duration {
@@ -92,6 +106,7 @@ pub async fn run_stream(deps: FetcherDeps) -> Exit {
     let m = deps.metrics.stream(&key);
     let shared = Rc::new(Shared {
         m,
+        saved_watermark: RefCell::new(cp.watermark),
         cp: RefCell::new(cp),
         publish_lock: tokio::sync::Mutex::new(()),
         last_save: RefCell::new(Instant::now()),
@@ -150,9 +165,15 @@ impl Shared {
             (true, false) => return Ok(()),
             (false, false) => since >= SAVE_EVERY,
             (false, true) => true,
-            // A poll that found nothing new: the watermark moves in memory at once and
-            // is stored now and then; a restart in between only re-reads that window.
-            (true, true) => since >= IDLE_SAVE_EVERY,
+            // A window that found nothing new: the watermark moves in memory at once.
+            // It is stored now and then while it creeps (idle live polls: a restart in
+            // between only re-reads those minutes), at once when it leaps (a backfill
+            // window whose records were all read back after a crash).
+            (true, true) => {
+                let unsaved =
+                    completed.map_or(Duration::zero(), |w| w.end - *self.saved_watermark.borrow());
+                since >= IDLE_SAVE_EVERY || unsaved.to_std().unwrap_or_default() >= IDLE_SAVE_EVERY
+            }
         };
         let lookback = dur(self.deps.settings.lookback);
         let advance = |cp: &mut Checkpoint, fresh: &[(trawl_model::EventId, DateTime<Utc>)]| {
@@ -166,13 +187,16 @@ impl Shared {
         };
         let n = fresh.len() as u64;
         let times: Vec<_> = fresh.iter().map(|e| (e.id, e.time)).collect();
+        // Serialized here, on this fetcher's worker thread, not on the publisher's.
+        let batch = (!fresh.is_empty()).then(|| EventBatch::encode(self.key(), &fresh));
+        drop(fresh);
         let checkpoint = save.then(|| {
             let mut cp = self.cp.borrow().clone();
             advance(&mut cp, &times);
             cp.updated_at = self.deps.clock.now();
             cp
         });
-        let published = if fresh.is_empty() && checkpoint.is_none() {
+        let published = if batch.is_none() && checkpoint.is_none() {
             Published {
                 position: None,
                 checkpoint: None,
@@ -182,7 +206,7 @@ impl Shared {
                 .publisher
                 .send(Publish {
                     stream: self.key().clone(),
-                    events: fresh,
+                    events: batch,
                     checkpoint,
                 })
                 .await
@@ -191,6 +215,7 @@ impl Shared {
         };
         match published.checkpoint {
             Some(cp) => {
+                *self.saved_watermark.borrow_mut() = cp.watermark;
                 *self.cp.borrow_mut() = cp;
                 *self.last_save.borrow_mut() = Instant::now();
                 self.deps.metrics.checkpoint_commits.inc();
@@ -238,7 +263,13 @@ impl Shared {
                 .map_err(|_| Exit::Transient("rate limiter stopped".into()))?;
             self.waiting(false);
             self.m.wait.observe(asked.elapsed().as_secs_f64());
-            let result = scan.next_page(self.deps.clock.now()).await;
+            let result = {
+                let _slot =
+                    self.deps.requests.acquire().await.map_err(|_| {
+                        Exit::Transient("engine stopping: request slots closed".into())
+                    })?;
+                scan.next_page(self.deps.clock.now()).await
+            };
             if let Some(x) = result.exchange {
                 self.deps.metrics.http_request(&key, x.status);
                 self.m.duration.observe(x.elapsed.as_secs_f64());
