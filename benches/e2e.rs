@@ -37,6 +37,12 @@ use trawl_sim::{SimApi, SimConfig, SimStats, Simulator};
 use trawl_suite::harness::{engine_toml, fleet, sim_toml, FleetTenant, EVENT_TOPICS};
 use trawl_suite::TansuBroker;
 
+/// The allocator the `trawl` binary uses, so this process costs what trawl would
+/// (`--features system-alloc` measures glibc's instead, and lets heaptrack see it).
+#[cfg(not(feature = "system-alloc"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SCENARIOS: [&str; 4] = ["quota", "shared", "cost", "fleet"];
 
 fn main() -> ExitCode {
@@ -642,7 +648,7 @@ async fn fleet_idle() -> anyhow::Result<()> {
         &tenants,
         &sim.base,
         &broker.bootstrap(),
-        "",
+        &std::env::var("TRAWL_FLEET_EXTRA").unwrap_or_default(),
         "poll_interval = \"1m\"\nbackfill = \"1h\"\nlookback = \"10m\"\n",
     );
     let config = trawl::config::load_str(&toml).map_err(|e| anyhow::anyhow!("{e}"))?;
