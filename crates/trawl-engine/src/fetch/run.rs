@@ -99,7 +99,11 @@ pub async fn run_stream(deps: FetcherDeps) -> Exit {
     deps.status.update(&key, |s| {
         s.state = StreamState::Starting;
     });
-    let cp = match super::recover::recover(&deps).await {
+    // The recovery, the backfill and each live window run as boxed futures of their own,
+    // allocated while they run: a stream that sleeps until its next poll then holds only
+    // this loop's small state, not the largest state of an HTTP request (2.2 KB per
+    // stream, 30 MB for a fleet of 15,000 streams).
+    let cp = match Box::pin(super::recover::recover(&deps)).await {
         Ok(cp) => cp,
         Err(e) => return e,
     };
@@ -114,7 +118,7 @@ pub async fn run_stream(deps: FetcherDeps) -> Exit {
     });
     shared.report_watermark();
     loop {
-        if let Err(e) = backfill(&shared).await {
+        if let Err(e) = Box::pin(backfill(&shared)).await {
             return e;
         }
         if let Err(e) = poll_live(&shared).await {
@@ -465,7 +469,7 @@ async fn poll_live(shared: &Rc<Shared>) -> Result<(), Exit> {
     ) else {
         return Ok(());
     };
-    shared.scan_window(w, Priority::Live).await?;
+    Box::pin(shared.scan_window(w, Priority::Live)).await?;
     shared.report_watermark();
     Ok(())
 }
