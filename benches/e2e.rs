@@ -390,10 +390,28 @@ async fn quota(neighbour: f64) -> anyhow::Result<()> {
             ""
         }
     );
+    // `TRAWL_QUOTA_UTC_OFFSET_MINUTES=780`: Zoom reads dates in the account's zone, that
+    // far from UTC (the page cost of not knowing the zone).
+    let offset: Option<i64> = std::env::var("TRAWL_QUOTA_UTC_OFFSET_MINUTES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let zone = match offset {
+        Some(m) => {
+            println!(
+                "(Zoom reads dates in the account's zone, UTC{:+}:{:02})",
+                m / 60,
+                (m % 60).abs()
+            );
+            "zoom_dates = \"account\"\n".to_string()
+        }
+        None => String::new(),
+    };
     let sim_cfg = format!(
-        "seed = 5\n[faults]\nlatency_ms = 200\n[[zoom_accounts]]\naccount_id = \"acme-acct\"\n\
+        "seed = 5\n{zone}[faults]\nlatency_ms = 200\n[[zoom_accounts]]\naccount_id = \"acme-acct\"\n\
          client_id = \"acme-client\"\nclient_secret = \"acme-secret\"\nplan = \"pro\"\nphone = false\n\
-         records_per_day = 5000\nhistory_days = 32\nneighbour_share = {neighbour}\n"
+         records_per_day = 5000\nhistory_days = 32\nneighbour_share = {neighbour}\n\
+         utc_offset_minutes = {}\n",
+        offset.unwrap_or(0)
     );
     let sim_cfg: SimConfig = toml::from_str(&sim_cfg)?;
     let sim = Simulator::start(sim_cfg, "127.0.0.1:0".parse()?).await?;
@@ -406,6 +424,7 @@ async fn quota(neighbour: f64) -> anyhow::Result<()> {
         zoom: true,
         phone: false,
         records_per_day: 5000,
+        shared_account: None,
     };
     let toml = engine_toml(
         std::slice::from_ref(&tenant),
@@ -428,14 +447,20 @@ async fn quota(neighbour: f64) -> anyhow::Result<()> {
     engine.stop().await;
 
     // Pages the backfill needs at least: one request per date (Zoom's report is
-    // date-granular), ceil(records of the date / 300) pages each.
+    // date-granular; a date is the account's day when it reads dates in its zone),
+    // ceil(records of the date / 300) pages each, over the dates holding the 30 days.
     let from = (start_sim - ChronoDuration::days(30))
         .duration_trunc(ChronoDuration::days(1))
         .unwrap();
     let end = sim.now();
     let mut pages_needed = 0usize;
     let mut records = 0usize;
-    let mut day = from;
+    let shift = ChronoDuration::minutes(offset.unwrap_or(0));
+    let mut day = ((from + shift)
+        .duration_trunc(ChronoDuration::days(1))
+        .unwrap()
+        - shift)
+        .min(from);
     while day < end {
         let to = (day + ChronoDuration::days(1)).min(end);
         let n = sim

@@ -175,13 +175,15 @@ fn parse_and_normalize(c: &mut Criterion) {
         ),
     ] {
         let key = stream(kind);
-        let events = trawl_sources::parse_page(&key, body.clone(), now).expect("body parses");
+        let events = trawl_sources::normalize_page(&key, body.clone(), now)
+            .expect("body parses")
+            .events;
         assert_eq!(events.len(), n, "{name}: every record becomes an event");
         g.throughput(Throughput::Elements(n as u64));
         g.bench_function(name, |b| {
             b.iter_batched(
                 || body.clone(),
-                |body| black_box(trawl_sources::parse_page(&key, body, now).unwrap()),
+                |body| black_box(trawl_sources::normalize_page(&key, body, now).unwrap()),
                 BatchSize::SmallInput,
             )
         });
@@ -220,7 +222,9 @@ fn event_json(c: &mut Criterion) {
         ("zoom_300", SourceKind::ZoomOperationLogs, zoom_body(300)),
         ("zoho_200", SourceKind::ZohoMailAudit, zoho_body(200)),
     ] {
-        let events: Vec<Event> = trawl_sources::parse_page(&stream(kind), body, now).unwrap();
+        let events: Vec<Event> = trawl_sources::normalize_page(&stream(kind), body, now)
+            .unwrap()
+            .events;
         g.throughput(Throughput::Elements(events.len() as u64));
         g.bench_function(name, |b| {
             b.iter(|| {

@@ -10,9 +10,12 @@ mkdir -p "$TOOLS"
 step() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages: a C toolchain and headers for librdkafka (bundled by the rdkafka
-# crate), promtool for the metrics and alert-rule checks.
+# crate, with TLS, zstd and OAUTHBEARER/OIDC through libcurl), promtool for the metrics
+# and alert-rule checks, a JDK and Maven for the Apache Kafka test broker, openssl for
+# the test CA of the SASL_SSL broker.
 need_pkgs=()
-for p in build-essential pkg-config libssl-dev zlib1g-dev prometheus; do
+for p in build-essential pkg-config libssl-dev zlib1g-dev libcurl4-openssl-dev prometheus \
+    openjdk-17-jre-headless maven openssl; do
     dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -32,6 +35,22 @@ if ! [ -x "$TANSU_ROOT/bin/tansu" ]; then
 fi
 export TRAWL_TANSU_BIN="$TANSU_ROOT/bin/tansu"
 
+# The Apache Kafka broker most integration tests start (tests/support/kafka.rs): the
+# jars of org.apache.kafka:kafka_2.13 and a log4j2 binding, resolved from Maven Central
+# by tests/support/kafka/pom.xml (Maven's downloads cached under $TOOLS/m2 too).
+KAFKA_VERSION=4.4.0
+KAFKA_ROOT="$TOOLS/kafka-$KAFKA_VERSION"
+if ! [ -f "$KAFKA_ROOT/libs/kafka_2.13-$KAFKA_VERSION.jar" ]; then
+    step "installing Apache Kafka $KAFKA_VERSION (jars from Maven Central) into $KAFKA_ROOT"
+    rm -rf "$KAFKA_ROOT.partial"
+    mvn -q -B -f tests/support/kafka/pom.xml -Dmaven.repo.local="$TOOLS/m2" \
+        -Dkafka.version="$KAFKA_VERSION" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$KAFKA_ROOT.partial/libs"
+    rm -rf "$KAFKA_ROOT"
+    mv "$KAFKA_ROOT.partial" "$KAFKA_ROOT"
+fi
+export TRAWL_KAFKA_HOME="$KAFKA_ROOT"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -40,6 +59,41 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace"
 cargo test --workspace --no-fail-fast
+
+# ---- fuzzing (issue 13; owned by the hardening work) --------------------------------
+# Every cargo-fuzz target of fuzz/ runs for FUZZ_SECONDS (default 10) from its seed
+# corpus (fuzz/corpus/<target>, kept in the repo; new finds go to a scratch copy). A
+# crash fails the run and leaves its input under fuzz/artifacts/<target>/.
+FUZZ_VERSION=0.13.2
+FUZZ_ROOT="$TOOLS/cargo-fuzz-$FUZZ_VERSION"
+if ! [ -x "$FUZZ_ROOT/bin/cargo-fuzz" ]; then
+    step "installing cargo-fuzz $FUZZ_VERSION into $FUZZ_ROOT"
+    cargo install cargo-fuzz --version "$FUZZ_VERSION" --locked --root "$FUZZ_ROOT"
+fi
+if ! rustup toolchain list | grep -q '^nightly'; then
+    step "installing the nightly toolchain (cargo fuzz needs it)"
+    rustup toolchain install nightly --profile minimal
+fi
+step "cargo fuzz: each target for ${FUZZ_SECONDS:-10} s"
+(
+    cd fuzz
+    export PATH="$FUZZ_ROOT/bin:$PATH"
+    cargo +nightly fuzz build -s none
+    scratch="$(mktemp -d)"
+    trap 'rm -rf "$scratch"' EXIT
+    for target in $(cargo +nightly fuzz list); do
+        mkdir -p "$scratch/$target"
+        if ! cargo +nightly fuzz run -s none "$target" "$scratch/$target" "corpus/$target" -- \
+            -max_total_time="${FUZZ_SECONDS:-10}" -max_len=65536 -print_final_stats=1 \
+            >"$scratch/$target.log" 2>&1; then
+            tail -n 40 "$scratch/$target.log"
+            echo "fuzz target $target found a crash (input under fuzz/artifacts/$target/)"
+            exit 1
+        fi
+        grep -E '^stat::number_of_executed_units' "$scratch/$target.log" | sed "s/^/$target: /"
+    done
+)
+# ---- end of fuzzing -------------------------------------------------------------------
 
 # The benches are measurements, not tests: here they are only compiled (in the dev
 # profile, reusing the test build's dependencies; `cargo bench` builds them optimized).

@@ -2,46 +2,38 @@
 //! moments in the middle of a 30-day backfill and restarted each time, ends with exactly
 //! the simulator's ground truth on Kafka: none missing, none twice.
 //!
-//! - On `tansu` (no transactions): the read-back path (the checkpoint's output position,
-//!   the stream's partition read from there to its end, ids found there skipped) is what
-//!   keeps a restarted process from publishing again what its killed predecessor
-//!   published after its last checkpoint.
-//! - On librdkafka's mock cluster with `kafka.transactional = true`, read with
-//!   `read_committed`. The mock neither hides aborted transactions nor fences zombies
-//!   (pinned in `crates/trawl-kafka/tests/transactions.rs`), so the records of a
-//!   transaction cut short by the kill stay visible there and it is again the read-back
-//!   that dedupes them; what this run adds is the transactional publisher's recovery
-//!   (checkpoints written inside transactions, a new producer taking over the same
-//!   `transactional.id` after an unfinished transaction).
+//! - Idempotent mode, on Apache Kafka and on `tansu` (no transactions): the read-back
+//!   path (the checkpoint's output position, the stream's partition read from there to
+//!   its end, ids found there skipped) is what keeps a restarted process from publishing
+//!   again what its killed predecessor published after its last checkpoint. Checked with
+//!   a `read_uncommitted` reader: without transactions any consumer sees the truth.
+//! - Transactional mode on Apache Kafka, read `read_committed`: a kill between produce
+//!   and commit leaves an open transaction; the next process takes the transactional.id
+//!   over (fencing the dead one and aborting that transaction) before it reads its
+//!   checkpoints back, so the aborted records stay invisible and are published again,
+//!   once. How many aborted records the log holds is printed.
 //!
-//! trawl must be a separate process to be SIGKILLed, and an integration test can't name
-//! the `trawl` binary, so the test binary re-executes itself (`--exact crash_child`) with
-//! the config path in `TRAWL_CRASH_CHILD_CONFIG`: that test then calls `trawl::run::run`,
-//! exactly what `trawl run --config FILE` does; in a normal test run it does nothing.
+//! Both kinds of check compare by trawl's ids and by record content with multiplicity
+//! (`trawl_suite::truth`).
+//!
+//! trawl must be a separate process to be SIGKILLed: `trawl_suite::child` re-executes
+//! this test binary as `trawl run`.
 //! Kill moments come from a seeded RNG whose seed is printed; `TRAWL_CRASH_SEED=<n>`
 //! replays them. The final process is stopped with SIGTERM and must exit 0.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use chrono::{DateTime, Duration as ChronoDuration, DurationRound, Utc};
+use chrono::{Duration as ChronoDuration, DurationRound, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::mocking::MockCluster;
-use trawl_kafka::{CheckpointStore, KafkaCheckpointStore, KafkaSettings, TopicTemplate};
 use trawl_model::StreamKey;
-use trawl_sim::{SimConfig, SimHandle, Simulator};
-use trawl_suite::harness::{
-    engine_toml, expected_ids, fleet, published_ids, sim_toml, FleetTenant,
-};
-use trawl_suite::TansuBroker;
+use trawl_sim::{SimConfig, Simulator};
+use trawl_suite::child::{sigterm_and_wait, spawn_trawl, tail};
+use trawl_suite::harness::{fleet, sim_toml, slow_fleet_toml, stored_watermarks, Rates};
+use trawl_suite::{truth, Bed, KafkaBroker, Mode, TansuBroker};
 
-/// Set (to a config file) only in the re-executed child.
-const CHILD_ENV: &str = "TRAWL_CRASH_CHILD_CONFIG";
 /// Replays the kill moments of an earlier run.
 const SEED_ENV: &str = "TRAWL_CRASH_SEED";
 /// Keeps the runs' config and logs.
@@ -56,144 +48,81 @@ const CATCH_UP: Duration = Duration::from_secs(300);
 /// Each process lives this long (uniformly drawn) before its SIGKILL.
 const LIFETIME_MS: std::ops::Range<u64> = 1_000..6_000;
 
-/// The child side: `trawl run --config $TRAWL_CRASH_CHILD_CONFIG`, then exit with its
-/// code. A no-op unless the parent test started this process.
+/// The child side (see `trawl_suite::child`).
 #[test]
-fn crash_child() {
-    let Some(path) = std::env::var_os(CHILD_ENV) else {
-        return;
-    };
-    trawl::logging::init(trawl::cli::LogFormat::Text);
-    let code = trawl::run::run(Path::new(&path));
-    std::process::exit(if code == std::process::ExitCode::SUCCESS {
-        0
-    } else {
-        1
-    });
+fn trawl_child() {
+    trawl_suite::child::child_main();
 }
 
 #[actix_rt::test]
 async fn sigkilled_trawl_restarts_into_exactly_the_ground_truth_on_tansu() {
     let broker = TansuBroker::start();
-    crash_and_recover(Bed {
-        label: "tansu",
-        brokers: broker.bootstrap(),
-        kafka: String::new(),
-        records_per_day: 400,
-        per_second: Rates {
-            operation_logs: 2.0,
-            phone_operation_logs: 1.0,
-            mail_audit: 3.0,
-        },
-    })
+    crash_and_recover(Crash::normal(Bed::new(
+        "crash-tansu",
+        broker.bootstrap(),
+        Mode::Idempotent,
+    )))
     .await;
 }
 
 #[actix_rt::test]
-async fn sigkilled_transactional_trawl_restarts_into_exactly_the_ground_truth_on_the_mock_cluster()
-{
-    let tenants = fleet(ZOOM, ZOHO, 0);
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    // The mock cluster keeps at most 5 MB per partition (older records silently go), so
-    // every stream gets a topic of its own and the fleet is lighter here; it has no
-    // CreateTopics either: the topics are made here and trawl is told not to try.
-    let per_stream = TopicTemplate::new(PER_STREAM_TOPIC).unwrap();
-    for t in &tenants {
-        for kind in t.streams() {
-            let topic = per_stream.topic_for(&t.key(kind));
-            cluster.create_topic(&topic, 1, 1).expect("create topic");
-        }
-    }
-    for topic in ["trawl.checkpoints", "trawl.dead_letter"] {
-        cluster.create_topic(topic, 3, 1).expect("create topic");
-    }
-    crash_and_recover(Bed {
-        label: "mock",
-        brokers: cluster.bootstrap_servers(),
-        kafka: format!(
-            "topic = \"{PER_STREAM_TOPIC}\"\ntransactional = true\n\
-             transactional_id = \"trawl-crash-test\"\ncreate_topics = false\n"
-        ),
-        records_per_day: 100,
-        per_second: Rates {
-            operation_logs: 1.0,
-            phone_operation_logs: 1.0,
-            mail_audit: 1.0,
-        },
-    })
+async fn sigkilled_trawl_restarts_into_exactly_the_ground_truth_on_kafka() {
+    let broker = KafkaBroker::shared();
+    crash_and_recover(Crash::normal(Bed::new(
+        "crash-idem",
+        broker.bootstrap(),
+        Mode::Idempotent,
+    )))
     .await;
 }
 
-/// The mock cluster's event topics: one per stream.
-const PER_STREAM_TOPIC: &str = "audit.{tenant}.{source}";
+#[actix_rt::test]
+async fn sigkilled_transactional_trawl_restarts_into_exactly_the_ground_truth_on_kafka() {
+    let broker = KafkaBroker::shared();
+    crash_and_recover(Crash::normal(Bed::new(
+        "crash-txn",
+        broker.bootstrap(),
+        Mode::Transactional,
+    )))
+    .await;
+}
 
 /// Zoom accounts (with Phone) and Zoho orgs of the fleet.
 const ZOOM: usize = 4;
 const ZOHO: usize = 2;
 
 /// Where a crash run goes and how heavy it is.
-struct Bed {
-    label: &'static str,
-    brokers: String,
-    /// Extra `[kafka]` lines.
-    kafka: String,
+struct Crash {
+    bed: Bed,
     records_per_day: u32,
     /// Every tenant's rate limit per stream: low enough that the 30-day backfill lasts
     /// about half a minute and the kills land in the middle of it.
     per_second: Rates,
 }
 
-struct Rates {
-    operation_logs: f64,
-    phone_operation_logs: f64,
-    mail_audit: f64,
-}
-
-/// trawl's config for the fleet, each stream slowed down by its rate limit.
-fn slow_fleet_toml(tenants: &[FleetTenant], base: &str, bed: &Bed) -> String {
-    let toml = engine_toml(
-        tenants,
-        base,
-        &bed.brokers,
-        &bed.kafka,
-        "poll_interval = \"2s\"\nbackfill = \"30d\"\nlookback = \"1h\"\n",
-    );
-    let r = &bed.per_second;
-    let oauth = format!("oauth_base = \"{base}\"\n");
-    let toml = toml
-        .replace(
-            &oauth,
-            &format!(
-                "{oauth}rate_limits.operation_logs = {{ per_second = {:?} }}\n\
-                 rate_limits.phone_operation_logs = {{ per_second = {:?} }}\n",
-                r.operation_logs, r.phone_operation_logs
-            ),
-        )
-        .replace(
-            "per_second = 8.0",
-            &format!("per_second = {:?}", r.mail_audit),
-        );
-    // The rewriting above depends on engine_toml's layout: check it took.
-    assert_eq!(
-        toml.matches("rate_limits.").count(),
-        tenants.iter().map(|t| t.streams().len()).sum::<usize>(),
-        "every stream's rate limit set:\n{toml}"
-    );
-    format!("{toml}\n[server]\nlisten = \"127.0.0.1:0\"\n")
+impl Crash {
+    fn normal(bed: Bed) -> Self {
+        Self {
+            bed,
+            records_per_day: 400,
+            per_second: Rates::SLOW,
+        }
+    }
 }
 
 /// Kills `trawl run` [`KILLS`] times at random moments, lets a last run catch up, stops
 /// it with SIGTERM and compares Kafka with the ground truth.
-async fn crash_and_recover(bed: Bed) {
-    let label = bed.label;
+async fn crash_and_recover(crash: Crash) {
+    let label = crash.bed.label.clone();
+    let label = label.as_str();
     let begun = Utc::now();
-    let tenants = fleet(ZOOM, ZOHO, bed.records_per_day);
+    let tenants = fleet(ZOOM, ZOHO, crash.records_per_day);
     let sim_cfg: SimConfig =
         toml::from_str(&sim_toml(&tenants, 40, "[data]\nlate_share = 0.0\n")).unwrap();
     let sim = Simulator::start(sim_cfg, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let toml = slow_fleet_toml(&tenants, &sim.base_url(), &bed);
+    let toml = slow_fleet_toml(&tenants, &sim.base_url(), &crash.bed, &crash.per_second);
     let config = trawl::config::load_str(&toml).expect("test config loads");
     let settings = config.engine.kafka.clone();
     let streams: Vec<StreamKey> = config
@@ -246,12 +175,12 @@ async fn crash_and_recover(bed: Bed) {
         if let Some(status) = child.try_wait().unwrap() {
             panic!(
                 "[{label}] run {i} exited by itself ({status}) before its kill:\n{}",
-                tail(logs.last().unwrap())
+                tail(logs.last().unwrap(), 30)
             );
         }
         child.kill().expect("SIGKILL");
         let status = child.wait().unwrap();
-        let cps = checkpoints(&settings).await;
+        let cps = stored_watermarks(&settings).await;
         let span = (begun - start).num_seconds() as f64;
         let done: f64 = cps
             .values()
@@ -266,7 +195,7 @@ async fn crash_and_recover(bed: Bed) {
         );
     }
     // The kills must have hit the backfill, not a finished run.
-    let cps = checkpoints(&settings).await;
+    let cps = stored_watermarks(&settings).await;
     assert!(
         kills == 0
             || streams
@@ -287,10 +216,10 @@ async fn crash_and_recover(bed: Bed) {
         if let Some(status) = child.try_wait().unwrap() {
             panic!(
                 "[{label}] the final run exited by itself ({status}):\n{}",
-                tail(&log)
+                tail(&log, 30)
             );
         }
-        let cps = checkpoints(&settings).await;
+        let cps = stored_watermarks(&settings).await;
         let behind: Vec<String> = streams
             .iter()
             .filter(|k| cps.get(*k).is_none_or(|wm| *wm < begun))
@@ -303,7 +232,7 @@ async fn crash_and_recover(bed: Bed) {
             let _ = child.kill();
             panic!(
                 "[{label}] streams not caught up after {CATCH_UP:?}: {behind:#?}\n{}",
-                tail(&log)
+                tail(&log, 30)
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -316,7 +245,7 @@ async fn crash_and_recover(bed: Bed) {
     assert!(
         status.success(),
         "[{label}] SIGTERM must stop trawl gracefully with exit code 0, got {status}:\n{}",
-        tail(&log)
+        tail(&log, 30)
     );
 
     let read_backs: usize = logs
@@ -333,22 +262,24 @@ async fn crash_and_recover(bed: Bed) {
         logs.len()
     );
 
-    let watermarks = checkpoints(&settings).await;
+    let watermarks = stored_watermarks(&settings).await;
     assert_eq!(
         watermarks.len(),
         streams.len(),
         "[{label}] every stream checkpointed"
     );
-    let b = bed.brokers.clone();
+    let bed = crash.bed.clone();
     let published = tokio::task::spawn_blocking(move || {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        assert_complete_logs(&b, &names);
-        published_ids(&b, &names)
+        assert_complete_logs(&bed.brokers, &names);
+        bed.published()
     })
     .await
     .unwrap()
     .unwrap();
-    let total = compare_with_ground_truth(label, &sim, &tenants, &published, &watermarks, start);
+    let total = truth::compare(&sim, &tenants, &published, &watermarks, start)
+        .unwrap_or_else(|p| panic!("[{label}] not exactly the ground truth: {p:#?}"));
+    assert!(total > 20_000, "[{label}] a busy fleet: {total} records");
     eprintln!(
         "[{label}] {total} records on Kafka, each once, {:.1} s in all",
         (Utc::now() - begun).num_milliseconds() as f64 / 1000.0
@@ -356,128 +287,9 @@ async fn crash_and_recover(bed: Bed) {
     sim.stop().await;
 }
 
-/// Checks every stream: each id of the ground truth before its final watermark is on
-/// Kafka, nothing is there twice, nothing is there that the simulator doesn't hold.
-/// Returns how many records were expected.
-fn compare_with_ground_truth(
-    label: &str,
-    sim: &SimHandle,
-    tenants: &[FleetTenant],
-    published: &trawl_suite::harness::PublishedIds,
-    watermarks: &HashMap<StreamKey, DateTime<Utc>>,
-    start: DateTime<Utc>,
-) -> usize {
-    let mut total = 0;
-    let mut problems = BTreeMap::new();
-    for t in tenants {
-        for kind in t.streams() {
-            let key = t.key(kind);
-            let wm = watermarks[&key];
-            let expected = expected_ids(sim, t, kind, start, wm);
-            let possible =
-                expected_ids(sim, t, kind, start, sim.now() + ChronoDuration::seconds(1));
-            let got = published.get(&key).cloned().unwrap_or_default();
-            let twice = got.values().filter(|(n, _)| *n > 1).count();
-            let missing = expected.iter().filter(|id| !got.contains_key(id)).count();
-            let extra = got.keys().filter(|id| !possible.contains(id)).count();
-            if (twice, missing, extra) != (0, 0, 0) {
-                problems.insert(
-                    key.to_string(),
-                    format!(
-                        "{twice} twice, {missing} missing, {extra} not in the ground truth (of {})",
-                        expected.len()
-                    ),
-                );
-            }
-            assert!(!expected.is_empty(), "{key}: the simulator holds records");
-            total += expected.len();
-        }
-    }
-    assert!(
-        problems.is_empty(),
-        "[{label}] not exactly the ground truth: {problems:#?}"
-    );
-    assert!(total > 20_000, "[{label}] a busy fleet: {total} records");
-    total
-}
-
-/// A `trawl run` process; SIGKILLed when dropped, so a failing test leaves none behind.
-struct Trawl(Child);
-
-impl std::ops::Deref for Trawl {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Trawl {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Trawl {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Starts `trawl run` in a child process (this test binary, re-executed), its output
-/// going to `log`.
-fn spawn_trawl(config: &Path, log: &PathBuf) -> Trawl {
-    let out = std::fs::File::create(log).unwrap();
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, config)
-        .env("TRAWL_LOG", "info,librdkafka=warn,rdkafka=warn")
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .expect("re-executing the test binary");
-    Trawl(child)
-}
-
-/// Sends SIGTERM and waits for the exit, SIGKILLing after `within`.
-async fn sigterm_and_wait(child: &mut Trawl, within: Duration) -> ExitStatus {
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill -TERM failed");
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if tokio::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("trawl did not stop within {within:?} of SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Every stream's stored watermark, as a restarted trawl would load it (none while the
-/// checkpoint topic does not exist yet).
-async fn checkpoints(settings: &KafkaSettings) -> HashMap<StreamKey, DateTime<Utc>> {
-    let store = KafkaCheckpointStore::new(settings).expect("checkpoint reader");
-    match store.load_all().await {
-        Ok(cps) => cps.into_iter().map(|(k, cp)| (k, cp.watermark)).collect(),
-        Err(e) => {
-            eprintln!("reading the checkpoint topic: {e}");
-            HashMap::new()
-        }
-    }
-}
-
 /// Fails if a partition of `topics` no longer starts at offset 0: the broker dropped
-/// records (the mock cluster keeps 5 MB per partition), and a comparison with the
-/// ground truth would blame trawl for the test bed.
+/// records (retention), and a comparison with the ground truth would blame trawl for
+/// the test bed.
 fn assert_complete_logs(bootstrap: &str, topics: &[&str]) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -500,11 +312,4 @@ fn assert_complete_logs(bootstrap: &str, topics: &[&str]) {
             );
         }
     }
-}
-
-/// The last lines a run logged.
-fn tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
 }

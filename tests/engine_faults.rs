@@ -1,23 +1,36 @@
 //! Faults lose nothing and need no restart: 5xx answers, HTML error pages, malformed
 //! bodies, dropped connections, every access token expiring at once (the simulator's
-//! clock jumps two hours), and the broker frozen for a minute in the middle of the
-//! backfill. Afterwards Kafka holds
-//! exactly the ground truth, each record once.
+//! clock jumps two hours), and the Apache Kafka broker frozen (SIGSTOP) for a minute in
+//! the middle of the backfill, longer than a transaction's timeout. Afterwards Kafka
+//! holds exactly the ground truth, each record once (by id and by content), in both
+//! delivery modes.
 
 use std::time::Duration;
+
+use std::collections::HashMap;
 
 use chrono::{Duration as ChronoDuration, DurationRound, Utc};
 use trawl_engine::status::StreamState;
 use trawl_engine::{Engine, EngineOptions};
+use trawl_model::StreamKey;
 use trawl_sim::{SimConfig, Simulator};
-use trawl_suite::harness::{
-    engine_toml, expected_ids, fleet, published_ids, sim_toml, wait_all_live, EVENT_TOPICS,
-};
-use trawl_suite::TansuBroker;
+use trawl_suite::harness::{engine_toml, fleet, sim_toml, wait_all_live};
+use trawl_suite::{truth, Bed, KafkaBroker, Mode};
 
 #[actix_rt::test]
 async fn faults_and_a_broker_outage_lose_nothing() {
-    let broker = TansuBroker::start();
+    faults(Mode::Idempotent, "faults-idem").await;
+}
+
+#[actix_rt::test]
+async fn faults_and_a_broker_outage_lose_nothing_in_transactions() {
+    faults(Mode::Transactional, "faults-txn").await;
+}
+
+async fn faults(mode: Mode, label: &str) {
+    // Its own broker: it is frozen.
+    let broker = KafkaBroker::start();
+    let bed = Bed::new(label, broker.bootstrap(), mode);
     let tenants = fleet(3, 1, 600);
     let faults =
         "[data]\nlate_share = 0.0\n[faults]\nserver_error_rate = 0.05\nhtml_error_rate = 0.03\n\
@@ -26,7 +39,7 @@ async fn faults_and_a_broker_outage_lose_nothing() {
     let sim = Simulator::start(sim_cfg, "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let toml = engine_toml(&tenants, &sim.base_url(), &broker.bootstrap(), "", "poll_interval = \"3s\"\nbackfill = \"20d\"\nlookback = \"1h\"\nmax_concurrent_windows = 2\n")
+    let toml = engine_toml(&tenants, &sim.base_url(), &bed.brokers, &bed.kafka_toml(), "poll_interval = \"3s\"\nbackfill = \"20d\"\nlookback = \"1h\"\nmax_concurrent_windows = 2\n")
         // Slow the Zoom backfill down so the outage lands in its middle.
         .replace("oauth_base = ", "rate_limits.operation_logs = { per_second = 2.0 }\noauth_base = ");
     let config = trawl::config::load_str(&toml).expect("test config loads");
@@ -83,28 +96,24 @@ async fn faults_and_a_broker_outage_lose_nothing() {
         "expired tokens were replaced"
     );
 
-    let published = published_ids(&broker.bootstrap(), &EVENT_TOPICS).unwrap();
     let start = (Utc::now() - ChronoDuration::days(20))
         .duration_trunc(ChronoDuration::days(1))
         .unwrap();
-    for t in &tenants {
-        for kind in t.streams() {
-            let key = t.key(kind);
-            let wm = watermarks[&(key.tenant.to_string(), key.source.to_string())];
-            let expected = expected_ids(&sim, t, kind, start, wm);
-            let got = published.get(&key).cloned().unwrap_or_default();
-            assert!(
-                got.values().all(|(n, _)| *n == 1),
-                "{key}: a record was published twice"
-            );
-            let missing = expected.iter().filter(|id| !got.contains_key(id)).count();
-            assert_eq!(
-                missing,
-                0,
-                "{key}: {missing} of {} records missing",
-                expected.len()
-            );
-        }
-    }
+    let watermarks: HashMap<StreamKey, _> = tenants
+        .iter()
+        .flat_map(|t| t.streams().into_iter().map(move |k| t.key(k)))
+        .map(|k| {
+            let wm = watermarks[&(k.tenant.to_string(), k.source.to_string())];
+            (k, wm)
+        })
+        .collect();
+    let b = bed.clone();
+    let published = tokio::task::spawn_blocking(move || b.published())
+        .await
+        .unwrap()
+        .unwrap();
+    let total = truth::compare(&sim, &tenants, &published, &watermarks, start)
+        .unwrap_or_else(|p| panic!("[{label}] not exactly the ground truth: {p:#?}"));
+    eprintln!("[{label}] {total} records on Kafka, each once");
     sim.stop().await;
 }

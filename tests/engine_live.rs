@@ -1,7 +1,8 @@
 //! After the backfill, streams poll live: records added to the simulator appear on Kafka
 //! within one poll interval, late records (older `time`, inside the lookback) appear once,
 //! and a tenant with wrong credentials is reported failed, with the reason, while the
-//! others finish untouched.
+//! others finish untouched. On Apache Kafka, in both delivery modes (a transaction per
+//! batch must not hold live records back beyond the poll interval).
 
 use std::time::Duration;
 
@@ -10,16 +11,24 @@ use trawl_engine::status::StreamState;
 use trawl_engine::{Engine, EngineOptions};
 use trawl_model::SourceKind;
 use trawl_sim::{SimConfig, Simulator};
-use trawl_suite::harness::{
-    api_of, engine_toml, expected_ids, fleet, published_ids, sim_toml, EVENT_TOPICS,
-};
-use trawl_suite::TansuBroker;
+use trawl_suite::harness::{api_of, engine_toml, expected_ids, fleet, published_ids_as, sim_toml};
+use trawl_suite::{Bed, KafkaBroker, Mode};
 
 const POLL: Duration = Duration::from_secs(3);
 
 #[actix_rt::test]
 async fn live_records_arrive_within_a_poll_and_bad_credentials_stay_isolated() {
-    let broker = TansuBroker::start();
+    let b = KafkaBroker::shared();
+    live(Bed::new("live-idem", b.bootstrap(), Mode::Idempotent)).await;
+}
+
+#[actix_rt::test]
+async fn live_records_arrive_within_a_poll_and_bad_credentials_stay_isolated_in_transactions() {
+    let b = KafkaBroker::shared();
+    live(Bed::new("live-txn", b.bootstrap(), Mode::Transactional)).await;
+}
+
+async fn live(bed: Bed) {
     let tenants = fleet(2, 1, 400);
     let sim_cfg: SimConfig =
         toml::from_str(&sim_toml(&tenants, 5, "[data]\nlate_share = 0.0\n")).unwrap();
@@ -29,8 +38,8 @@ async fn live_records_arrive_within_a_poll_and_bad_credentials_stay_isolated() {
     let mut toml = engine_toml(
         &tenants,
         &sim.base_url(),
-        &broker.bootstrap(),
-        "",
+        &bed.brokers,
+        &bed.kafka_toml(),
         "poll_interval = \"3s\"\nbackfill = \"3d\"\nlookback = \"1h\"\n",
     );
     // A tenant whose secret is wrong (the simulator knows zoom00's account, not this secret).
@@ -91,13 +100,16 @@ async fn live_records_arrive_within_a_poll_and_bad_credentials_stay_isolated() {
         .flat_map(|t| t.streams().into_iter().map(move |k| (t.clone(), k)))
         .map(|(t, k)| (t.key(k), expected_ids(&sim, &t, k, start, until)))
         .collect();
-    let bootstrap = broker.bootstrap();
+    let (bootstrap, topics, isolation) = (bed.brokers.clone(), bed.event_topics(), bed.isolation());
     loop {
-        let b = bootstrap.clone();
-        let published = tokio::task::spawn_blocking(move || published_ids(&b, &EVENT_TOPICS))
-            .await
-            .unwrap()
-            .unwrap();
+        let (b, t) = (bootstrap.clone(), topics.clone());
+        let published = tokio::task::spawn_blocking(move || {
+            let names: Vec<&str> = t.iter().map(String::as_str).collect();
+            published_ids_as(&b, &names, isolation)
+        })
+        .await
+        .unwrap()
+        .unwrap();
         let complete = expected.iter().all(|(key, ids)| {
             let got = published.get(key).cloned().unwrap_or_default();
             ids.iter().all(|id| got.contains_key(id))

@@ -9,17 +9,18 @@ use trawl_engine::status::StreamState;
 use trawl_engine::{Engine, EngineOptions};
 use trawl_model::SourceKind;
 use trawl_sim::{SimConfig, SimFamily, Simulator};
-use trawl_suite::harness::{expected_ids, published_ids, FleetTenant, EVENT_TOPICS};
-use trawl_suite::TansuBroker;
+use trawl_suite::harness::{expected_ids, published_ids, FleetTenant};
+use trawl_suite::{Bed, KafkaBroker, Mode};
 
 #[actix_rt::test]
 async fn a_neighbour_app_taking_half_the_quota_costs_under_one_percent_429s() {
-    let broker = TansuBroker::start();
+    let bed = Bed::new("quota", KafkaBroker::shared().bootstrap(), Mode::Idempotent);
     let t = FleetTenant {
         id: "shared".into(),
         zoom: true,
         phone: false,
         records_per_day: 2000,
+        shared_account: None,
     };
     let sim_cfg: SimConfig = toml::from_str(&format!(
         "seed = 5\n[data]\nlate_share = 0.0\n[[zoom_accounts]]\naccount_id = \"{a}\"\nclient_id = \"c\"\nclient_secret = \"s\"\n\
@@ -31,10 +32,11 @@ async fn a_neighbour_app_taking_half_the_quota_costs_under_one_percent_429s() {
         .await
         .unwrap();
     let toml = format!(
-        "[kafka]\nbrokers = \"{k}\"\npartitions = 1\n[defaults]\npoll_interval = \"5s\"\nbackfill = \"60d\"\nlookback = \"1h\"\n\
+        "[kafka]\nbrokers = \"{k}\"\npartitions = 1\n{kafka}[defaults]\npoll_interval = \"5s\"\nbackfill = \"60d\"\nlookback = \"1h\"\n\
          [[tenants]]\nid = \"shared\"\nprovider = \"zoom\"\nplan = \"business\"\nstreams = [\"operation_logs\"]\naccount_id = \"{a}\"\n\
          client_id = \"c\"\nclient_secret = \"s\"\napi_base = \"{b}\"\noauth_base = \"{b}\"\n",
-        k = broker.bootstrap(),
+        k = bed.brokers,
+        kafka = bed.kafka_toml(),
         a = t.account(),
         b = sim.base_url()
     );
@@ -84,7 +86,7 @@ async fn a_neighbour_app_taking_half_the_quota_costs_under_one_percent_429s() {
         .duration_trunc(ChronoDuration::days(1))
         .unwrap();
     let expected = expected_ids(&sim, &t, SourceKind::ZoomOperationLogs, start, wm);
-    let published = published_ids(&broker.bootstrap(), &[EVENT_TOPICS[0]]).unwrap();
+    let published = published_ids(&bed.brokers, &[bed.event_topic(0).as_str()]).unwrap();
     let got = &published[&t.key(SourceKind::ZoomOperationLogs)];
     assert!(got.values().all(|(n, _)| *n == 1), "none twice");
     assert!(

@@ -2,23 +2,28 @@
 //! files name exists.
 //!
 //! One run of `trawl` (the same `run::start` as the binary: HTTP endpoints, engine) over
-//! three simulated tenants through the real `tansu` broker, where another app eats 80 %
+//! three simulated tenants through Apache Kafka in transactional mode, where another app
+//! eats 80 %
 //! of the Zoom accounts' quota so trawl is answered 429. Once every stream is live and
 //! idle (a one-hour poll interval), the counters must equal the ground truth: pages =
 //! answers the simulator admitted, 429s = answers it refused, events = records on Kafka.
 //! The same output passes `promtool check metrics`, contains every metric the Grafana
 //! dashboard and the alert rules use, and a real Prometheus scraping trawl returns the
-//! lag and 429 series through its HTTP API.
+//! lag and 429 series through its HTTP API. The Kafka side of this clean run logs no WARN
+//! or ERROR line (reaching the end of a partition is not a warning).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use trawl::cli::LogFormat;
 use trawl::run::{start, StartOptions};
 use trawl_engine::status::StreamState;
 use trawl_sim::{SimConfig, Simulator};
-use trawl_suite::harness::{engine_toml, fleet, sim_toml, wait_for, EVENT_TOPICS};
-use trawl_suite::ops::{get, metric_names_in, promtool, repo_root, samples, sum, PrometheusServer};
-use trawl_suite::{read_topic_events, TansuBroker};
+use trawl_suite::harness::{engine_toml, fleet, sim_toml, wait_for};
+use trawl_suite::ops::{
+    get, metric_names_in, promtool, repo_root, samples, sum, LogBuffer, PrometheusServer,
+};
+use trawl_suite::{Bed, KafkaBroker, Mode};
 
 /// Deploy files whose metric names must exist in `/metrics`.
 const DEPLOY_FILES: [&str; 3] = [
@@ -56,7 +61,14 @@ fn promtool_accepts_the_alert_rules() {
 
 #[actix_rt::test]
 async fn metrics_match_the_run_and_prometheus_reads_them() {
-    let broker = TansuBroker::start();
+    let logs = LogBuffer::default();
+    let sink = logs.clone();
+    trawl::logging::init_to(LogFormat::Json, "info", move || sink.clone());
+    let bed = Bed::new(
+        "metrics",
+        KafkaBroker::shared().bootstrap(),
+        Mode::Transactional,
+    );
     let tenants = fleet(2, 1, 1500);
     // Another app uses 80 % of each Zoom account's quota: trawl, configured for the
     // plan's full rate, is answered 429 and must count each one.
@@ -71,8 +83,8 @@ async fn metrics_match_the_run_and_prometheus_reads_them() {
     let toml = engine_toml(
         &tenants,
         &sim.base_url(),
-        &broker.bootstrap(),
-        "",
+        &bed.brokers,
+        &bed.kafka_toml(),
         "poll_interval = \"1h\"\nbackfill = \"4d\"\nlookback = \"1h\"\n",
     );
     let mut config = trawl::config::load_str(&toml).expect("test config loads");
@@ -137,12 +149,11 @@ async fn metrics_match_the_run_and_prometheus_reads_them() {
 
     // Events, per stream, equal what is on Kafka.
     let mut on_kafka: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for topic in EVENT_TOPICS {
-        for e in read_topic_events(&broker.bootstrap(), topic).unwrap() {
-            *on_kafka
-                .entry((e.tenant.to_string(), e.source.to_string()))
-                .or_default() += 1;
-        }
+    for (key, events) in bed.published().unwrap() {
+        on_kafka.insert(
+            (key.tenant.to_string(), key.source.to_string()),
+            events.len() as u64,
+        );
     }
     let mut counted: BTreeMap<(String, String), u64> = BTreeMap::new();
     for s in samples(&text) {
@@ -177,11 +188,54 @@ async fn metrics_match_the_run_and_prometheus_reads_them() {
     assert!(sum(&text, "trawl_daily_quota_limit", &[]) > 0.0);
     assert!(sum(&text, "trawl_request_duration_seconds_count", &[]) as u64 >= admitted);
 
+    // Transactions: committed, none aborted in a clean run.
+    assert!(
+        sum(
+            &text,
+            "trawl_transactions_total",
+            &[("result", "committed")]
+        ) > 0.0
+    );
+    assert_eq!(
+        sum(&text, "trawl_transactions_total", &[("result", "aborted")]),
+        0.0
+    );
+
     check_format_and_deploy_names(&text);
     check_with_prometheus(addr).await;
 
     trawl.stop().await;
     sim.stop().await;
+    check_kafka_log_levels(&logs.text());
+}
+
+/// No line of the Kafka side (trawl-kafka, librdkafka, the publisher, read-backs and
+/// checkpoints) is a WARN or ERROR in a clean run.
+fn check_kafka_log_levels(text: &str) {
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.len() > 10, "logs were captured: {}", lines.len());
+    let kafka_side = |v: &serde_json::Value| {
+        let target = v["target"].as_str().unwrap_or("");
+        let text = v.to_string().to_lowercase();
+        target.starts_with("trawl_kafka")
+            || target.contains("rdkafka")
+            || target.contains("publisher")
+            || text.contains("kafka")
+            || text.contains("read back")
+            || text.contains("checkpoint")
+    };
+    let loud: Vec<String> = lines
+        .iter()
+        .filter(|v| matches!(v["level"].as_str(), Some("WARN" | "ERROR")) && kafka_side(v))
+        .map(|v| v.to_string())
+        .collect();
+    assert!(
+        loud.is_empty(),
+        "WARN/ERROR lines about Kafka in a clean run: {loud:#?}"
+    );
 }
 
 /// `promtool check metrics` accepts the output, every family has real HELP text, and

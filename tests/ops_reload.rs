@@ -15,7 +15,7 @@ use trawl_engine::status::StreamState;
 use trawl_sim::{SimConfig, Simulator};
 use trawl_suite::harness::published_ids;
 use trawl_suite::ops::get;
-use trawl_suite::TansuBroker;
+use trawl_suite::{Bed, KafkaBroker, Mode};
 
 fn tenant_file(id: &str, base: &str) -> String {
     format!(
@@ -62,7 +62,11 @@ fn write(path: &Path, text: &str) {
 
 #[actix_rt::test]
 async fn tenant_files_start_and_stop_streams_without_a_restart() {
-    let broker = TansuBroker::start();
+    let bed = Bed::new(
+        "reload",
+        KafkaBroker::shared().bootstrap(),
+        Mode::Idempotent,
+    );
     let sim_cfg: SimConfig = toml::from_str(&sim_toml()).unwrap();
     let sim = Simulator::start(sim_cfg, "127.0.0.1:0".parse().unwrap())
         .await
@@ -77,9 +81,10 @@ async fn tenant_files_start_and_stop_streams_without_a_restart() {
         &main,
         format!(
             "tenants_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:0\"\n[kafka]\nbrokers = \"{}\"\n\
-             partitions = 1\n[defaults]\npoll_interval = \"1h\"\nbackfill = \"2d\"\nlookback = \"1h\"\n",
+             partitions = 1\n{}[defaults]\npoll_interval = \"1h\"\nbackfill = \"2d\"\nlookback = \"1h\"\n",
             tenants.display(),
-            broker.bootstrap()
+            bed.brokers,
+            bed.kafka_toml()
         ),
     )
     .unwrap();
@@ -172,7 +177,7 @@ async fn tenant_files_start_and_stop_streams_without_a_restart() {
 
     trawl.stop().await;
     sim.stop().await;
-    let published = published_ids(&broker.bootstrap(), &["audit.zoom.operation_logs"]).unwrap();
+    let published = published_ids(&bed.brokers, &[bed.event_topic(0).as_str()]).unwrap();
     for (key, ids) in &published {
         let twice = ids.values().filter(|(n, _)| *n > 1).count();
         assert_eq!(twice, 0, "{key}: {twice} events published twice");

@@ -16,7 +16,7 @@ use trawl_engine::status::StreamState;
 use trawl_sim::{SimConfig, Simulator};
 use trawl_suite::harness::wait_for;
 use trawl_suite::ops::{get, LogBuffer};
-use trawl_suite::TansuBroker;
+use trawl_suite::KafkaBroker;
 
 const CANARY: &str = "CANARY-9c1e";
 
@@ -118,7 +118,8 @@ async fn status_and_readiness_tell_the_truth_and_no_secret_leaks() {
     let sink = logs.clone();
     trawl::logging::init_to(LogFormat::Json, "debug", move || sink.clone());
 
-    let broker = TansuBroker::start();
+    // Its own broker: it is frozen.
+    let broker = KafkaBroker::start();
     let sim_cfg: SimConfig = toml::from_str(&sim_toml()).unwrap();
     let sim = Simulator::start(sim_cfg, "127.0.0.1:0".parse().unwrap())
         .await

@@ -18,11 +18,23 @@ pub struct FleetTenant {
     /// Zoom only: whether the account has Zoom Phone.
     pub phone: bool,
     pub records_per_day: u32,
+    /// The account this tenant names when it shares one with other tenants (see
+    /// [`sharing`]); `None`: an account of its own, `<id>-acct`.
+    pub shared_account: Option<String>,
 }
 
 impl FleetTenant {
     pub fn account(&self) -> String {
-        format!("{}-acct", self.id)
+        match &self.shared_account {
+            Some(a) => a.clone(),
+            None => format!("{}-acct", self.id),
+        }
+    }
+
+    /// The stem of the credentials: the simulator has one client per account, so
+    /// tenants sharing an account use the account's (`<stem>-client`, `<stem>-secret`).
+    pub fn credentials(&self) -> &str {
+        self.shared_account.as_deref().unwrap_or(&self.id)
     }
 
     pub fn streams(&self) -> Vec<SourceKind> {
@@ -51,13 +63,29 @@ pub fn fleet(zoom: usize, zoho: usize, records_per_day: u32) -> Vec<FleetTenant>
             zoom: true,
             phone: true,
             records_per_day,
+            shared_account: None,
         })
         .chain((0..zoho).map(|i| FleetTenant {
             id: format!("zoho{i:02}"),
             zoom: false,
             phone: false,
             records_per_day,
+            shared_account: None,
         }))
+        .collect()
+}
+
+/// Zoom tenants `ids` (Pro, with Phone) that all name the one account `account`: each
+/// must get every record of it, each once, and together they share its quota.
+pub fn sharing(ids: &[&str], account: &str, records_per_day: u32) -> Vec<FleetTenant> {
+    ids.iter()
+        .map(|id| FleetTenant {
+            id: id.to_string(),
+            zoom: true,
+            phone: true,
+            records_per_day,
+            shared_account: Some(account.to_string()),
+        })
         .collect()
 }
 
@@ -69,23 +97,28 @@ pub fn api_of(kind: SourceKind) -> SimApi {
     }
 }
 
-/// Simulator TOML for the fleet; `extra` is appended at the top level (before tables).
+/// Simulator TOML for the fleet (one account per account id, however many tenants name
+/// it); `extra` is appended at the top level (before tables).
 pub fn sim_toml(fleet: &[FleetTenant], history_days: u32, extra: &str) -> String {
     let mut s = format!("seed = 11\n{extra}\n");
+    let mut seen = HashSet::new();
     for t in fleet {
+        if !seen.insert(t.account()) {
+            continue;
+        }
         if t.zoom {
             let _ = write!(
                 s,
                 "[[zoom_accounts]]\naccount_id = \"{a}\"\nclient_id = \"{id}-client\"\nclient_secret = \"{id}-secret\"\n\
                  plan = \"pro\"\nphone = {p}\nrecords_per_day = {r}\nphone_records_per_day = {pr}\nhistory_days = {h}\n",
-                a = t.account(), id = t.id, p = t.phone, r = t.records_per_day, pr = t.records_per_day / 3, h = history_days
+                a = t.account(), id = t.credentials(), p = t.phone, r = t.records_per_day, pr = t.records_per_day / 3, h = history_days
             );
         } else {
             let _ = write!(
                 s,
                 "[[zoho_orgs]]\nzoid = \"{a}\"\nclient_id = \"{id}-client\"\nclient_secret = \"{id}-secret\"\n\
                  refresh_token = \"{id}-refresh\"\nrecords_per_day = {r}\nhistory_days = {h}\nrequests_per_minute = 600\n",
-                a = t.account(), id = t.id, r = t.records_per_day, h = history_days
+                a = t.account(), id = t.credentials(), r = t.records_per_day, h = history_days
             );
         }
     }
@@ -114,16 +147,16 @@ pub fn engine_toml(
             let _ = write!(
                 s,
                 "[[tenants]]\nid = \"{id}\"\nprovider = \"zoom\"\nplan = \"pro\"\nstreams = [{st}]\naccount_id = \"{a}\"\n\
-                 client_id = \"{id}-client\"\nclient_secret = \"{id}-secret\"\napi_base = \"{base}\"\noauth_base = \"{base}\"\n",
-                id = t.id, st = streams.join(", "), a = t.account()
+                 client_id = \"{c}-client\"\nclient_secret = \"{c}-secret\"\napi_base = \"{base}\"\noauth_base = \"{base}\"\n",
+                id = t.id, st = streams.join(", "), a = t.account(), c = t.credentials()
             );
         } else {
             let _ = write!(
                 s,
-                "[[tenants]]\nid = \"{id}\"\nprovider = \"zoho\"\nzoid = \"{a}\"\nclient_id = \"{id}-client\"\n\
-                 client_secret = \"{id}-secret\"\nrefresh_token = \"{id}-refresh\"\nmail_base = \"{base}\"\naccounts_base = \"{base}\"\n\
+                "[[tenants]]\nid = \"{id}\"\nprovider = \"zoho\"\nzoid = \"{a}\"\nclient_id = \"{c}-client\"\n\
+                 client_secret = \"{c}-secret\"\nrefresh_token = \"{c}-refresh\"\nmail_base = \"{base}\"\naccounts_base = \"{base}\"\n\
                  rate_limits.mail_audit = {{ per_second = 8.0 }}\n",
-                id = t.id, a = t.account()
+                id = t.id, a = t.account(), c = t.credentials()
             );
         }
     }
@@ -162,11 +195,22 @@ pub fn expected_ids(
 /// Per stream: every published id, how often it occurs and its record time.
 pub type PublishedIds = BTreeMap<StreamKey, BTreeMap<EventId, (usize, DateTime<Utc>)>>;
 
-/// Every event id per stream found in `topics`, with how often each occurs.
+/// Every event id per stream found in `topics` (`read_committed`), with how often each
+/// occurs.
 pub fn published_ids(bootstrap: &str, topics: &[&str]) -> anyhow::Result<PublishedIds> {
+    published_ids_as(bootstrap, topics, crate::topics::Isolation::ReadCommitted)
+}
+
+/// [`published_ids`] with the given isolation level.
+pub fn published_ids_as(
+    bootstrap: &str,
+    topics: &[&str],
+    isolation: crate::topics::Isolation,
+) -> anyhow::Result<PublishedIds> {
     let mut out = PublishedIds::new();
     for topic in topics {
-        for e in crate::read_topic_events(bootstrap, topic)? {
+        for r in crate::topics::read_topic_records_as(bootstrap, topic, isolation)? {
+            let e = r.event;
             let entry = out
                 .entry(StreamKey::new(e.tenant.clone(), e.source))
                 .or_default()
@@ -227,5 +271,77 @@ pub async fn wait_all_live(
             "streams not live after {timeout:?}: {behind:#?}"
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Every tenant's rate limit per stream, requests per second.
+#[derive(Debug, Clone, Copy)]
+pub struct Rates {
+    pub operation_logs: f64,
+    pub phone_operation_logs: f64,
+    pub mail_audit: f64,
+}
+
+impl Rates {
+    /// Slow enough that a 30-day backfill of 400 records a day lasts about half a
+    /// minute: crashes and outages land in its middle.
+    pub const SLOW: Rates = Rates {
+        operation_logs: 2.0,
+        phone_operation_logs: 1.0,
+        mail_audit: 3.0,
+    };
+}
+
+/// trawl's config for the fleet on `bed`, a 30-day backfill with each stream slowed
+/// down to `rates`, the HTTP endpoints on a free port.
+pub fn slow_fleet_toml(
+    tenants: &[FleetTenant],
+    base: &str,
+    bed: &crate::Bed,
+    rates: &Rates,
+) -> String {
+    let toml = engine_toml(
+        tenants,
+        base,
+        &bed.brokers,
+        &bed.kafka_toml(),
+        "poll_interval = \"2s\"\nbackfill = \"30d\"\nlookback = \"1h\"\n",
+    );
+    let oauth = format!("oauth_base = \"{base}\"\n");
+    let toml = toml
+        .replace(
+            &oauth,
+            &format!(
+                "{oauth}rate_limits.operation_logs = {{ per_second = {:?} }}\n\
+                 rate_limits.phone_operation_logs = {{ per_second = {:?} }}\n",
+                rates.operation_logs, rates.phone_operation_logs
+            ),
+        )
+        .replace(
+            "per_second = 8.0",
+            &format!("per_second = {:?}", rates.mail_audit),
+        );
+    // The rewriting above depends on engine_toml's layout: check it took.
+    assert_eq!(
+        toml.matches("rate_limits.").count(),
+        tenants.iter().map(|t| t.streams().len()).sum::<usize>(),
+        "every stream's rate limit set:\n{toml}"
+    );
+    format!("{toml}\n[server]\nlisten = \"127.0.0.1:0\"\n")
+}
+
+/// Every stream's stored watermark, as a restarted trawl would load it (none while the
+/// checkpoint topic does not exist yet or cannot be read).
+pub async fn stored_watermarks(
+    settings: &trawl_kafka::KafkaSettings,
+) -> std::collections::HashMap<StreamKey, DateTime<Utc>> {
+    use trawl_kafka::CheckpointStore;
+    let store = trawl_kafka::KafkaCheckpointStore::new(settings).expect("checkpoint reader");
+    match store.load_all().await {
+        Ok(cps) => cps.into_iter().map(|(k, cp)| (k, cp.watermark)).collect(),
+        Err(e) => {
+            eprintln!("reading the checkpoint topic: {e}");
+            Default::default()
+        }
     }
 }

@@ -1,11 +1,20 @@
-//! Shared support for trawl's integration tests and benches: starting the `tansu`
-//! broker on a free loopback port, reading topics back, a simulated fleet with its
+//! Shared support for trawl's integration tests and benches: starting Apache Kafka (one
+//! node, three, or SASL_SSL) and the `tansu` broker on free loopback ports, reading
+//! topics back, a simulated fleet with its
 //! ground truth, and waiting on conditions. Nothing here ships in the `trawl` binary.
 
+pub mod bed;
+pub mod child;
 pub mod harness;
+pub mod kafka;
 pub mod ops;
 pub mod tansu;
 pub mod topics;
+pub mod truth;
 
+pub use bed::{Bed, Mode};
+pub use kafka::KafkaBroker;
 pub use tansu::{tansu_bin, TansuBroker};
-pub use topics::{read_topic_events, read_topic_records, TopicRecord};
+pub use topics::{
+    read_topic_events, read_topic_records, read_topic_records_as, Isolation, TopicRecord,
+};

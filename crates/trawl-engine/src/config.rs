@@ -2,18 +2,18 @@
 //!
 //! The `trawl` binary parses TOML files and the environment (figment), resolves secret
 //! references and checks every rule; what comes out is this: durations, URLs, non-zero
-//! counts and [`SecretString`]s, never raw strings to re-read later. Nothing here can
-//! print a secret: `Debug` of every type shows secrets as redacted.
+//! counts and `SecretString`s, never raw strings to re-read later. Nothing here can
+//! print a secret: `Debug` of every type shows secrets as redacted. A tenant's access
+//! (credentials and endpoints) is the sources crate's [`TenantAccess`], held as it is.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
 use trawl_kafka::KafkaSettings;
 use trawl_model::{Plan, Provider, SourceKind, StreamKey, TenantId};
-use url::Url;
+pub use trawl_sources::TenantAccess;
 
 /// How far back the APIs keep data (Zoom: "recent 6 months"): the most backfill can reach.
 pub const MAX_BACKFILL: Duration = Duration::from_secs(182 * 24 * 3600);
@@ -24,10 +24,15 @@ pub struct EngineConfig {
     pub kafka: KafkaSettings,
     pub checkpoints: CheckpointSettings,
     /// `[defaults]` as written; each tenant's effective values are in [`TenantSpec::settings`].
-    pub defaults: StreamDefaults,
+    pub defaults: StreamSettings,
     pub metrics: MetricsSettings,
+    /// `[http]`: the shared client of the source APIs (timeouts, answer size limit).
+    pub http: trawl_sources::HttpClient,
     /// In a stable order: inline `[[tenants]]` first, then `tenants_dir` files by name.
     pub tenants: Vec<TenantSpec>,
+    /// `[cluster]`: run as one member of a cluster (`None`: this process runs every
+    /// tenant).
+    pub cluster: Option<trawl_kafka::cluster::ClusterSettings>,
 }
 
 /// Where stream checkpoints are kept.
@@ -40,9 +45,10 @@ pub enum CheckpointSettings {
     File { dir: PathBuf },
 }
 
-/// How a stream polls and backfills; `[defaults]`, overridable per tenant.
+/// How a stream polls and backfills: `[defaults]` as written, and each tenant's
+/// effective values (the defaults merged with its overrides) in [`TenantSpec::settings`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StreamDefaults {
+pub struct StreamSettings {
     /// Time between live polls once the backfill is done.
     pub poll_interval: Duration,
     /// How far back a stream without a checkpoint starts (at most [`MAX_BACKFILL`]).
@@ -53,9 +59,12 @@ pub struct StreamDefaults {
     pub quota_share: f64,
     /// Backfill windows of one stream in flight at once.
     pub max_concurrent_windows: NonZeroUsize,
+    /// How often a stream disabled because the account lacks the API (no Zoom Phone
+    /// plan, a transient 404) is tried again, so buying the plan needs no restart.
+    pub disabled_recheck: Duration,
 }
 
-impl Default for StreamDefaults {
+impl Default for StreamSettings {
     fn default() -> Self {
         Self {
             poll_interval: Duration::from_secs(5 * 60),
@@ -63,6 +72,7 @@ impl Default for StreamDefaults {
             lookback: Duration::from_secs(24 * 3600),
             quota_share: 1.0,
             max_concurrent_windows: NonZeroUsize::new(4).expect("4 is not zero"),
+            disabled_recheck: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -90,10 +100,10 @@ pub struct TenantSpec {
     pub plan: Plan,
     pub access: TenantAccess,
     /// `[defaults]` merged with this tenant's overrides.
-    pub settings: StreamDefaults,
-    /// Rate limits that replace the plan's numbers, per stream (each stream maps to one
-    /// API family: Zoom main, Zoom Phone, Zoho Mail). Empty: the plan's numbers.
-    pub rate_overrides: BTreeMap<SourceKind, RateOverride>,
+    pub settings: StreamSettings,
+    /// `rate_limits`: numbers that replace the plan's, per stream (each stream maps to
+    /// one API family: Zoom main, Zoom Phone, Zoho Mail). Empty: the plan's numbers.
+    pub rate_limits: BTreeMap<SourceKind, RateLimitOverride>,
 }
 
 impl TenantSpec {
@@ -109,143 +119,28 @@ impl TenantSpec {
     }
 }
 
-/// Replacement rate limits for one API family of a tenant; `None` keeps the plan's value.
+/// A tenant's `rate_limits` for one API family; `None` keeps the plan's value.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct RateOverride {
+pub struct RateLimitOverride {
     /// Requests per second (> 0).
     pub per_second: Option<f64>,
     /// Requests per UTC day (> 0).
     pub daily: Option<u32>,
 }
 
-/// A tenant's credentials and API endpoints.
-#[derive(Debug, Clone)]
-pub enum TenantAccess {
-    /// Server-to-Server OAuth app.
-    Zoom {
-        account_id: String,
-        client_id: String,
-        client_secret: SecretString,
-        /// `https://api.zoom.us` (Zoom for Government: `https://api.zoomgov.com`).
-        api_base: Url,
-        /// `https://zoom.us` (Zoom for Government: `https://zoomgov.com`).
-        oauth_base: Url,
-        /// `category_type` query parameter; `None`: the API's default (`all`).
-        category_type: Option<String>,
-    },
-    /// Self client with a refresh token.
-    Zoho {
-        zoid: String,
-        client_id: String,
-        client_secret: SecretString,
-        refresh_token: SecretString,
-        /// e.g. `https://mail.zoho.eu`, from the data center unless set.
-        mail_base: Url,
-        /// e.g. `https://accounts.zoho.eu`, from the data center unless set.
-        accounts_base: Url,
-        /// `searchKey` query parameter.
-        search_key: Option<String>,
-    },
-}
-
-impl TenantAccess {
-    pub fn provider(&self) -> Provider {
-        match self {
-            TenantAccess::Zoom { .. } => Provider::Zoom,
-            TenantAccess::Zoho { .. } => Provider::Zoho,
-        }
-    }
-}
-
-/// Equal when every field and every secret is equal: lets a config reload tell a
-/// changed tenant (restart it) from an unchanged one (leave it running).
-impl PartialEq for TenantAccess {
-    fn eq(&self, other: &Self) -> bool {
-        let same = |a: &SecretString, b: &SecretString| a.expose_secret() == b.expose_secret();
-        match (self, other) {
-            (
-                TenantAccess::Zoom {
-                    account_id: a1,
-                    client_id: c1,
-                    client_secret: s1,
-                    api_base: b1,
-                    oauth_base: o1,
-                    category_type: t1,
-                },
-                TenantAccess::Zoom {
-                    account_id: a2,
-                    client_id: c2,
-                    client_secret: s2,
-                    api_base: b2,
-                    oauth_base: o2,
-                    category_type: t2,
-                },
-            ) => a1 == a2 && c1 == c2 && same(s1, s2) && b1 == b2 && o1 == o2 && t1 == t2,
-            (
-                TenantAccess::Zoho {
-                    zoid: z1,
-                    client_id: c1,
-                    client_secret: s1,
-                    refresh_token: r1,
-                    mail_base: m1,
-                    accounts_base: a1,
-                    search_key: k1,
-                },
-                TenantAccess::Zoho {
-                    zoid: z2,
-                    client_id: c2,
-                    client_secret: s2,
-                    refresh_token: r2,
-                    mail_base: m2,
-                    accounts_base: a2,
-                    search_key: k2,
-                },
-            ) => {
-                z1 == z2
-                    && c1 == c2
-                    && same(s1, s2)
-                    && same(r1, r2)
-                    && m1 == m2
-                    && a1 == a2
-                    && k1 == k2
-            }
-            _ => false,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn zoom(secret: &str) -> TenantAccess {
-        TenantAccess::Zoom {
-            account_id: "acc".into(),
-            client_id: "cid".into(),
-            client_secret: SecretString::from(secret),
-            api_base: Url::parse("https://api.zoom.us").unwrap(),
-            oauth_base: Url::parse("https://zoom.us").unwrap(),
-            category_type: None,
-        }
-    }
-
-    #[test]
-    fn debug_never_shows_the_secret_but_equality_sees_it() {
-        let a = zoom("canary-5ecret");
-        assert!(!format!("{a:?}").contains("canary-5ecret"));
-        assert_eq!(a, zoom("canary-5ecret"));
-        assert_ne!(a, zoom("rotated"));
-        assert_eq!(a.provider(), Provider::Zoom);
-    }
-
     #[test]
     fn defaults_are_the_documented_ones() {
-        let d = StreamDefaults::default();
+        let d = StreamSettings::default();
         assert_eq!(d.poll_interval, Duration::from_secs(300));
         assert_eq!(d.backfill, Duration::from_secs(30 * 86400));
         assert_eq!(d.lookback, Duration::from_secs(86400));
         assert_eq!(d.quota_share, 1.0);
         assert_eq!(d.max_concurrent_windows.get(), 4);
+        assert_eq!(d.disabled_recheck, Duration::from_secs(86400));
         assert!(MetricsSettings::default().tenant_label);
         assert_eq!(CheckpointSettings::default(), CheckpointSettings::Kafka);
     }

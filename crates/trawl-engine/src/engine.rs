@@ -1,33 +1,41 @@
 //! Starting and stopping the whole engine: what `trawl run` and `trawl demo` call.
 //!
-//! Start: build the producer and the checkpoint store, load every stored checkpoint
-//! (waiting, with backoff, while the broker is unreachable: nothing else could work),
-//! start the `Publisher`, worker threads and the `Supervisor`, and hand it the tenants.
+//! Start: choose the sink once (idempotent producer + checkpoint store, or
+//! transactional), create missing topics and load every stored checkpoint (waiting,
+//! with backoff, while the broker is unreachable: nothing else could work), start the
+//! `Publisher`, worker threads and the `Supervisor`, and hand it the tenants. A reload
+//! ([`Engine::apply_tenants`]) creates the new tenants' topics first, then hands the
+//! supervisor the new set; reloads are applied in order, the newest winning.
 //! Stop: stop every fetcher, then flush the producer so every acknowledged-or-pending
 //! event is out before the process exits.
+//!
+//! With `[cluster]` the sink is a [`ClusterSink`], the supervisor runs only what the
+//! group assigns to this member ([`crate::cluster`]), and a stop first leaves the group,
+//! handing every account over.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use tokio::sync::mpsc;
+use trawl_kafka::cluster::{ClusterSink, Gate};
 use trawl_kafka::{
-    CheckpointStore, EventProducer, FileCheckpointStore, KafkaCheckpointStore, KafkaError,
+    EventProducer, FileCheckpointStore, IdempotentSink, KafkaCheckpointStore, KafkaError,
+    KafkaSettings, Sink, TransactionalSink,
 };
+use trawl_model::StreamKey;
 
-use crate::actors::publisher::Flush;
-use trawl_sources::LimitKey;
-
-use crate::quota::QuotaSpec;
-
-use crate::actors::supervisor::{
-    ApplyTenants, GetLimiters, RestartPolicy, StopAll, Supervisor, SupervisorDeps,
-};
-use crate::actors::{LimiterState, Publisher};
 use crate::backoff::Backoff;
 use crate::clock::Clock;
+use crate::cluster::{ClusterView, Member};
 use crate::config::{CheckpointSettings, EngineConfig, TenantSpec};
+use crate::limiter::{LimiterState, QuotaKeeper};
 use crate::metrics::Metrics;
+use crate::publisher::{Flush, Publisher, PublisherHandle};
 use crate::status::StatusBoard;
+use crate::supervisor::{
+    ApplyTenants, GetLimiters, RestartPolicy, RestoreDays, StopAll, Supervisor, SupervisorDeps,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -35,6 +43,8 @@ pub enum EngineError {
     Kafka(#[from] KafkaError),
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    #[error("configuration the engine cannot run: {0}")]
+    Config(String),
 }
 
 /// Knobs that are not user configuration.
@@ -70,7 +80,62 @@ pub struct Engine {
     pub publisher: Addr<Publisher>,
     pub status: StatusBoard,
     pub metrics: Arc<Metrics>,
+    sink: Arc<dyn Sink>,
+    reloads: mpsc::UnboundedSender<Vec<TenantSpec>>,
     workers: Vec<ArbiterHandle>,
+    member: Option<Arc<Member>>,
+    /// The buckets' day states beside the checkpoints (with the Kafka checkpoint store).
+    quota: Option<Arc<QuotaKeeper>>,
+}
+
+/// The one sink of the engine, chosen from the configuration.
+fn open_sink(config: &EngineConfig) -> Result<Arc<dyn Sink>, EngineError> {
+    let kafka = &config.kafka;
+    if config.cluster.is_some() {
+        return Err(EngineError::Config(
+            "a cluster member opens a cluster sink".into(),
+        ));
+    }
+    let producer = EventProducer::new(kafka)?;
+    Ok(match (&config.checkpoints, kafka.transactional) {
+        (CheckpointSettings::Kafka, true) => Arc::new(TransactionalSink::new(
+            producer,
+            KafkaCheckpointStore::new(kafka)?,
+        )?),
+        (CheckpointSettings::File { .. }, true) => {
+            return Err(EngineError::Config(
+                "kafka.transactional = true writes each checkpoint inside its transaction, to \
+                 the checkpoint topic: it needs checkpoints.store = \"kafka\" (with the file \
+                 store a restart would forget every stream)"
+                    .into(),
+            ))
+        }
+        (CheckpointSettings::Kafka, false) => Arc::new(IdempotentSink::new(
+            producer,
+            Arc::new(KafkaCheckpointStore::new(kafka)?),
+        )),
+        (CheckpointSettings::File { dir }, false) => Arc::new(IdempotentSink::new(
+            producer,
+            Arc::new(FileCheckpointStore::new(dir.clone())?),
+        )),
+    })
+}
+
+/// Creates the missing topics of `tenants`' streams, retrying with backoff while Kafka
+/// cannot (broker down); logs what it created.
+async fn create_topics(kafka: &KafkaSettings, tenants: &[TenantSpec]) {
+    let keys: Vec<StreamKey> = tenants.iter().flat_map(|t| t.stream_keys()).collect();
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        match trawl_kafka::ensure_topics(kafka, &keys).await {
+            Ok(_) => return,
+            Err(error) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(%error, retry_in = ?delay, "cannot create Kafka topics yet; new streams wait");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
 }
 
 impl Engine {
@@ -79,79 +144,162 @@ impl Engine {
         let metrics = opts
             .metrics
             .unwrap_or_else(|| Arc::new(Metrics::new(config.metrics.tenant_label)));
-        let producer = EventProducer::new(&config.kafka)?;
-        let store: Arc<dyn CheckpointStore> = match &config.checkpoints {
-            CheckpointSettings::Kafka => Arc::new(KafkaCheckpointStore::new(&config.kafka)?),
-            CheckpointSettings::File { dir } => Arc::new(FileCheckpointStore::new(dir.clone())?),
+        let cluster_sink = match (&config.cluster, &config.checkpoints) {
+            (Some(_), CheckpointSettings::Kafka) => {
+                Some(Arc::new(ClusterSink::new(&config.kafka, Gate::default())?))
+            }
+            (Some(_), CheckpointSettings::File { .. }) => {
+                return Err(EngineError::Config(
+                    "[cluster] needs checkpoints.store = \"kafka\": the member that takes an \
+                     account over reads its checkpoints from the checkpoint topic (files stay \
+                     on the machine that wrote them)"
+                        .into(),
+                ))
+            }
+            (None, _) => None,
         };
-        let keys: Vec<_> = config
+        let sink: Arc<dyn Sink> = match &cluster_sink {
+            Some(s) => s.clone(),
+            None => open_sink(&config)?,
+        };
+        let keys: Vec<StreamKey> = config
             .tenants
             .iter()
             .flat_map(|t| t.stream_keys())
             .collect();
         // Both must allow it: the caller (tests, the demo) and the user (`kafka.create_topics`).
-        let create_topics = opts.create_topics && config.kafka.create_topics;
+        let create = opts.create_topics && config.kafka.create_topics;
         let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
         let loaded = loop {
             let attempt = async {
-                if create_topics {
+                if create {
                     trawl_kafka::ensure_topics(&config.kafka, &keys).await?;
                 }
-                store.load_all().await
+                sink.load().await
             };
             match attempt.await {
-                Ok(l) => break l,
-                Err(e) if e.is_retryable() => {
-                    let d = backoff.next_delay();
-                    tracing::warn!(error = %e, retry_in = ?d, "Kafka not reachable at start; waiting");
-                    tokio::time::sleep(d).await;
+                Ok(n) => break n,
+                Err(error) if error.is_retryable() => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(%error, retry_in = ?delay, "Kafka not reachable at start; waiting");
+                    tokio::time::sleep(delay).await;
                 }
-                Err(e) => return Err(e.into()),
+                Err(error) => return Err(error.into()),
             }
         };
         tracing::info!(
-            checkpoints = loaded.len(),
+            checkpoints = loaded,
             streams = keys.len(),
             "checkpoints loaded"
         );
-        let publisher = Publisher::new(producer, store, loaded, metrics.clone()).start();
-        let http = trawl_sources::HttpClient::default()
+        let publisher = Publisher::new(sink.clone(), metrics.clone()).start();
+        let http = config
+            .http
             .build()
             .map_err(|e| EngineError::Http(e.to_string()))?;
         let workers: Vec<ArbiterHandle> = (0..opts.workers.max(1))
             .map(|_| Arbiter::new().handle())
             .collect();
         let status = StatusBoard::new(metrics.clone());
-        let supervisor = Supervisor::new(SupervisorDeps {
+        let member = match (&config.cluster, cluster_sink) {
+            (Some(cluster), Some(sink)) => Some(loop {
+                match Member::join(cluster, sink.clone(), &config.tenants).await {
+                    Ok(joined) => break joined,
+                    Err(error) if error.is_retryable() => {
+                        let delay = backoff.next_delay();
+                        tracing::warn!(%error, retry_in = ?delay, "cannot join the cluster yet; waiting");
+                        tokio::time::sleep(delay).await;
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }),
+            _ => None,
+        };
+        let deps = SupervisorDeps {
             clock: opts.clock,
             metrics: metrics.clone(),
             status: status.clone(),
-            publisher: publisher.clone(),
-            kafka: Arc::new(config.kafka.clone()),
+            publisher: PublisherHandle::new(publisher.clone(), sink.clone()),
             http,
             requests: Arc::new(tokio::sync::Semaphore::new(
                 crate::fetch::MAX_REQUESTS_IN_FLIGHT,
             )),
             workers: workers.clone(),
             restart: opts.restart,
-            create_topics,
-        })
+        };
+        let supervisor = match &member {
+            Some((m, _)) => Supervisor::in_cluster(deps, m.partitions),
+            None => Supervisor::new(deps),
+        }
         .start();
         record_poll_intervals(&metrics, &config.tenants);
+        let quota = match config.checkpoints {
+            CheckpointSettings::Kafka => {
+                Some(QuotaKeeper::new(KafkaCheckpointStore::new(&config.kafka)?))
+            }
+            CheckpointSettings::File { .. } => None,
+        };
+        if let (Some(q), None) = (&quota, &member) {
+            // A cluster member loads them at each assignment instead.
+            match q.load().await {
+                Ok(days) => supervisor.do_send(RestoreDays(days)),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot load the day's quota state: buckets start a fresh count")
+                }
+            }
+        }
         supervisor.do_send(ApplyTenants(config.tenants));
+        let member = member.map(|(m, events)| {
+            let m = Arc::new(m);
+            let timeout = config
+                .cluster
+                .as_ref()
+                .map_or(Duration::from_secs(30), |c| c.handover_timeout);
+            m.spawn(
+                events,
+                supervisor.clone(),
+                metrics.clone(),
+                timeout,
+                quota.clone(),
+            );
+            m
+        });
+        let reloads = spawn_reloads(
+            supervisor.clone(),
+            create.then_some(config.kafka),
+            member.clone(),
+        );
         Ok(Engine {
             supervisor,
             publisher,
             status,
             metrics,
+            sink,
+            reloads,
             workers,
+            member,
+            quota: quota.clone(),
+        })
+        .inspect(|engine| {
+            if let Some(q) = quota {
+                spawn_quota_saves(engine.supervisor.clone(), q);
+            }
         })
     }
 
-    /// Replaces the set of tenants (config reload).
+    /// This member of a cluster, for `/status` (`None` outside a cluster).
+    pub fn cluster(&self) -> Option<ClusterView> {
+        self.member
+            .as_ref()
+            .map(|m| m.view.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// Replaces the set of tenants (config reload): their topics are created first.
     pub fn apply_tenants(&self, tenants: Vec<TenantSpec>) {
         record_poll_intervals(&self.metrics, &tenants);
-        self.supervisor.do_send(ApplyTenants(tenants));
+        if self.reloads.send(tenants).is_err() {
+            tracing::warn!("engine stopped: reload not applied");
+        }
     }
 
     pub async fn limiters(&self) -> Vec<(String, LimiterState)> {
@@ -163,8 +311,27 @@ impl Engine {
         self.supervisor.connected()
     }
 
-    /// Stops every stream and flushes the producer.
+    /// Whether the supervisor, the publisher and the worker threads answer within
+    /// `timeout` (for `/healthz`); see [`crate::liveness`].
+    pub async fn liveness(&self, timeout: Duration) -> Result<(), Vec<String>> {
+        crate::liveness::check(&self.supervisor, &self.publisher, &self.workers, timeout).await
+    }
+
+    /// Why publishing stopped for good, if it did: another instance fenced this one's
+    /// producer (for `/readyz` and the exit code).
+    pub fn fenced(&self) -> Option<String> {
+        self.sink.fenced().map(|e| e.to_string())
+    }
+
+    /// Stops every stream and flushes the producer; a cluster member first leaves the
+    /// group, handing its accounts over.
     pub async fn stop(&self) {
+        if let Some(m) = &self.member {
+            m.leave().await;
+        }
+        if let Some(q) = &self.quota {
+            q.save(&self.limiters().await).await;
+        }
         let _ = self.supervisor.send(StopAll).await;
         match self.publisher.send(Flush).await {
             Ok(Ok(())) => tracing::info!("Kafka producer flushed"),
@@ -177,20 +344,53 @@ impl Engine {
     }
 }
 
+/// Writes the buckets' changed day states every [`crate::limiter::day::SAVE_EVERY`].
+fn spawn_quota_saves(supervisor: Addr<Supervisor>, quota: Arc<QuotaKeeper>) {
+    actix::spawn(async move {
+        let mut every = tokio::time::interval(crate::limiter::day::SAVE_EVERY);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            match supervisor.send(GetLimiters).await {
+                Ok(limiters) => quota.save(&limiters).await,
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+/// The task that applies reloads in order: topics first (when the engine creates
+/// them), then the supervisor. Reloads that queued up meanwhile collapse to the newest.
+fn spawn_reloads(
+    supervisor: Addr<Supervisor>,
+    kafka: Option<KafkaSettings>,
+    member: Option<Arc<Member>>,
+) -> mpsc::UnboundedSender<Vec<TenantSpec>> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<TenantSpec>>();
+    actix::spawn(async move {
+        while let Some(mut tenants) = rx.recv().await {
+            while let Ok(newer) = rx.try_recv() {
+                tenants = newer;
+            }
+            if let Some(kafka) = &kafka {
+                create_topics(kafka, &tenants).await;
+            }
+            if let Some(m) = &member {
+                m.apply(&tenants).await;
+            }
+            supervisor.do_send(ApplyTenants(tenants));
+        }
+    });
+    tx
+}
+
 /// `trawl_poll_interval_seconds` of every stream of `tenants` (removed streams lose the
-/// series through `Metrics::forget_stream`) and `trawl_daily_quota_limit` of their
-/// buckets: the plan's daily cap with the tenant's override, times its quota share, as
-/// the rate limiter computes it.
+/// series through `Metrics::forget_stream`). The buckets' daily-quota gauges are the
+/// accounts registry's.
 fn record_poll_intervals(metrics: &Metrics, tenants: &[TenantSpec]) {
     for t in tenants {
         for key in t.stream_keys() {
             metrics.set_poll_interval(&key, t.settings.poll_interval);
-            let limit = LimitKey::of(key.source);
-            if let Some(cap) = QuotaSpec::for_stream(t, key.source).daily_cap() {
-                metrics
-                    .daily_quota_limit(&key, limit.family.as_str(), limit.label)
-                    .set(i64::from(cap));
-            }
         }
     }
 }

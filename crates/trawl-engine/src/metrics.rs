@@ -8,6 +8,7 @@
 //! [`streams`] (compact atomics, exported by a collector of their own); the rest are
 //! the prometheus crate's own types.
 
+pub mod cluster;
 mod streams;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub struct Metrics {
     pub streams: IntGaugeVec,
     pub checkpoint_commits: IntCounter,
     pub build_info: IntGaugeVec,
+    pub cluster: cluster::ClusterMetrics,
 }
 
 /// Registers the shared series table with the registry.
@@ -102,6 +104,7 @@ impl Metrics {
             transactions: counter("trawl_transactions_total", "Kafka transactions by result (committed, aborted).", &["result"]),
             streams: gauge("trawl_streams", "Tenant streams by state (starting, backfilling, live, backing_off, failed, disabled).", &["state"]),
             checkpoint_commits: reg(&registry, IntCounter::new("trawl_checkpoint_commits_total", "Stream checkpoints written (after their events were acknowledged).").expect("valid metric")),
+            cluster: cluster::ClusterMetrics::new(&registry),
             build_info: gauge("trawl_build_info", "Always 1; the running trawl version as a label.", &["version"]),
             registry,
             tenant_label,
@@ -134,6 +137,8 @@ impl Metrics {
             malformed: t.counter(key, C::Malformed),
             dead_letters: t.counter(key, C::DeadLetters),
             restarts: t.counter(key, C::Restarts),
+            retention_skipped: t.counter(key, C::RetentionSkipped),
+            late_dropped: t.counter(key, C::LateDropped),
             duration: self.request_duration.with_label_values(&[src]),
             wait: self.rate_limit_wait.with_label_values(&[src]),
         };
@@ -214,6 +219,10 @@ pub struct StreamMetrics {
     pub malformed: Counter,
     pub dead_letters: Counter,
     pub restarts: Counter,
+    /// Seconds of the stream's period skipped because the API no longer held them.
+    pub retention_skipped: Counter,
+    /// Records that came later than the lookback allows and were not published.
+    pub late_dropped: Counter,
     pub duration: Histogram,
     pub wait: Histogram,
 }

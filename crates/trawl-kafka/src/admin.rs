@@ -2,18 +2,20 @@
 //!
 //! Some brokers (tansu among them) don't create topics on first use, and a compacted
 //! checkpoint topic must be created as such anyway. Creating a topic that exists is not
-//! an error.
+//! an error. Unless `kafka.replication` says otherwise, topics get the broker's default
+//! replication factor: managed clusters know what they need (Confluent Cloud refuses 1).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::producer::Producer as _;
 use rdkafka::types::RDKafkaErrorCode;
 use trawl_model::StreamKey;
 
+use crate::client::{create_producer, created, Heard, Producer, TrawlContext};
 use crate::config::KafkaSettings;
 use crate::error::{classify, classify_code, KafkaError};
 
@@ -35,12 +37,27 @@ pub async fn ensure_topics(
             config.set(k, v);
         }
     }
-    let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
-        config
-            .create()
-            .map_err(|e| classify("create admin client", &e, ""))?,
-    );
+    let heard = Heard::default();
+    let admin: AdminClient<TrawlContext> = created(
+        settings,
+        "create admin client",
+        config.create_with_context(TrawlContext::new(settings, heard.clone())),
+        "",
+    )?;
+    // Topics are listed through a producer: unlike the admin client it polls its
+    // events, so its context hears a refused login (and the error can say so).
+    let lister = Arc::new(create_producer(settings, None, &heard)?);
+    ensure(settings, streams, &admin, &lister)
+        .await
+        .map_err(|e| heard.explain(e))
+}
 
+async fn ensure(
+    settings: &KafkaSettings,
+    streams: &[StreamKey],
+    admin: &AdminClient<TrawlContext>,
+    lister: &Arc<Producer>,
+) -> Result<Vec<String>, KafkaError> {
     let mut wanted: BTreeSet<String> = streams.iter().map(|s| settings.topic_for(s)).collect();
     if let Some(cp) = &settings.checkpoint_topic {
         wanted.insert(cp.clone());
@@ -48,12 +65,14 @@ pub async fn ensure_topics(
     wanted.insert(settings.dead_letter_topic.clone());
     // Only ask for what is missing: brokers without CreateTopics (librdkafka's mock
     // cluster) or ACLs without Create are fine as long as the topics exist.
-    let existing = existing_topics(&admin).await?;
+    let existing = existing_topics(lister).await?;
     let missing: Vec<&String> = wanted.iter().filter(|t| !existing.contains(*t)).collect();
     if missing.is_empty() {
         return Ok(Vec::new());
     }
-    let replication = || TopicReplication::Fixed(i32::from(settings.replication));
+    // -1: the broker's default.replication.factor (CreateTopics v4+, Kafka 2.4+).
+    let replicas = settings.replication.map_or(-1, i32::from);
+    let replication = || TopicReplication::Fixed(replicas);
     let topics: Vec<NewTopic<'_>> = missing
         .iter()
         .map(|t| {
@@ -88,18 +107,45 @@ pub async fn ensure_topics(
         }
     }
     if !created.is_empty() {
+        wait_until_listed(lister, &created).await?;
         tracing::info!(topics = ?created, "created Kafka topics");
     }
     Ok(created)
 }
 
+/// How long a created topic may take to show up in the brokers' metadata.
+const PROPAGATION: Duration = Duration::from_secs(30);
+
+/// Waits until the brokers list every topic of `names` with its partitions. A KRaft
+/// controller answers CreateTopics once the topic is committed; the brokers learn it a
+/// moment later, and until then a metadata lookup says "unknown topic" (which trawl
+/// takes for a misconfiguration).
+async fn wait_until_listed(lister: &Arc<Producer>, names: &[String]) -> Result<(), KafkaError> {
+    let deadline = tokio::time::Instant::now() + PROPAGATION;
+    loop {
+        let listed = existing_topics(lister).await?;
+        if names.iter().all(|n| listed.contains(n)) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(KafkaError::retryable(
+                "create topics",
+                format!(
+                    "created topics {names:?} not in the cluster's metadata after {PROPAGATION:?}"
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The names of the topics the cluster has.
-async fn existing_topics(
-    admin: &Arc<AdminClient<DefaultClientContext>>,
-) -> Result<BTreeSet<String>, KafkaError> {
-    let admin = admin.clone();
+async fn existing_topics(lister: &Arc<Producer>) -> Result<BTreeSet<String>, KafkaError> {
+    let lister = lister.clone();
     let md = tokio::task::spawn_blocking(move || {
-        admin.inner().fetch_metadata(None, Duration::from_secs(30))
+        lister
+            .client()
+            .fetch_metadata(None, Duration::from_secs(30))
     })
     .await
     .map_err(|e| KafkaError::retryable("list topics", e.to_string()))?

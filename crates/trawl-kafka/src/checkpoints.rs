@@ -9,11 +9,10 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use rdkafka::message::{Message, OwnedHeaders};
-use rdkafka::producer::FutureProducer;
 use rdkafka::topic_partition_list::Offset;
 use trawl_model::{Checkpoint, StreamKey};
 
-use crate::client::{create_producer, create_reader};
+use crate::client::{create_producer, create_reader, Heard, Producer};
 use crate::config::KafkaSettings;
 use crate::error::{classify, KafkaError};
 use crate::partition::{fetch_partition_count, partition_for_key};
@@ -22,6 +21,11 @@ use crate::records::{checkpoint_key, decode_checkpoint, encode_checkpoint};
 use crate::send::{send_all, Outgoing};
 
 pub use crate::file_store::FileCheckpointStore;
+
+/// Keys of the records kept beside the checkpoints for the rate-limit buckets' day
+/// state ([`KafkaCheckpointStore::load_quotas`]): `quota:{account}/{family}/{label}`. A
+/// tenant id cannot contain `:`, so no stream's key starts like this.
+pub const QUOTA_PREFIX: &str = "quota:";
 
 /// Keeps the newest checkpoint of each stream.
 #[async_trait]
@@ -39,7 +43,8 @@ pub trait CheckpointStore: Send + Sync {
 pub struct KafkaCheckpointStore {
     settings: KafkaSettings,
     topic: String,
-    producer: FutureProducer,
+    producer: Producer,
+    heard: Heard,
     partitions: tokio::sync::OnceCell<i32>,
 }
 
@@ -53,10 +58,12 @@ impl std::fmt::Debug for KafkaCheckpointStore {
 
 impl KafkaCheckpointStore {
     pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+        let heard = Heard::default();
         Ok(Self {
             settings: settings.clone(),
             topic: settings.checkpoint_topic().to_string(),
-            producer: create_producer(settings, None)?,
+            producer: create_producer(settings, None, &heard)?,
+            heard,
             partitions: tokio::sync::OnceCell::new(),
         })
     }
@@ -75,6 +82,7 @@ impl KafkaCheckpointStore {
                 })
                 .await
                 .map_err(|e| KafkaError::retryable("fetch metadata", e.to_string()))?
+                .map_err(|e| self.heard.explain(e))
             })
             .await
             .copied()
@@ -88,14 +96,18 @@ impl CheckpointStore for KafkaCheckpointStore {
         let topic = self.topic.clone();
         let n = self.partition_count().await?;
         let latest = tokio::task::spawn_blocking(move || -> Result<_, KafkaError> {
-            let consumer = create_reader(&settings)?;
+            let (consumer, heard) = create_reader(&settings)?;
             let starts: Vec<(i32, Offset)> = (0..n).map(|p| (p, Offset::Beginning)).collect();
             let mut latest: HashMap<String, Option<Vec<u8>>> = HashMap::new();
             read_to_end(&consumer, &topic, &starts, |m| {
                 if let Some(k) = m.key().and_then(|k| std::str::from_utf8(k).ok()) {
-                    latest.insert(k.to_string(), m.payload().map(<[u8]>::to_vec));
+                    // Other records kept with the checkpoints (the buckets' day state).
+                    if !k.starts_with(QUOTA_PREFIX) {
+                        latest.insert(k.to_string(), m.payload().map(<[u8]>::to_vec));
+                    }
                 }
-            })?;
+            })
+            .map_err(|e| heard.explain(e))?;
             Ok(latest)
         })
         .await
@@ -126,7 +138,54 @@ impl CheckpointStore for KafkaCheckpointStore {
             [rec],
         )
         .await
-        .map_err(|e| classify("save checkpoint", &e, ""))?;
+        .map_err(|e| self.heard.explain(classify("save checkpoint", &e, "")))?;
+        Ok(())
+    }
+}
+
+impl KafkaCheckpointStore {
+    /// Every bucket's stored day state (`quota:` records), newest per bucket, by the
+    /// bucket's name; the value is the caller's (JSON).
+    pub async fn load_quotas(&self) -> Result<HashMap<String, Vec<u8>>, KafkaError> {
+        let settings = self.settings.clone();
+        let topic = self.topic.clone();
+        let n = self.partition_count().await?;
+        tokio::task::spawn_blocking(move || -> Result<_, KafkaError> {
+            let (consumer, heard) = create_reader(&settings)?;
+            let starts: Vec<(i32, Offset)> = (0..n).map(|p| (p, Offset::Beginning)).collect();
+            let mut latest = HashMap::new();
+            read_to_end(&consumer, &topic, &starts, |m| {
+                let key = m.key().and_then(|k| std::str::from_utf8(k).ok());
+                if let (Some(name), Some(v)) =
+                    (key.and_then(|k| k.strip_prefix(QUOTA_PREFIX)), m.payload())
+                {
+                    latest.insert(name.to_string(), v.to_vec());
+                }
+            })
+            .map_err(|e| heard.explain(e))?;
+            Ok(latest)
+        })
+        .await
+        .map_err(|e| KafkaError::retryable("load quota state", e.to_string()))?
+    }
+
+    /// Stores bucket `name`'s day state (replacing the previous one); returns once durable.
+    pub async fn save_quota(&self, name: &str, value: Vec<u8>) -> Result<(), KafkaError> {
+        let key = format!("{QUOTA_PREFIX}{name}");
+        let partition = partition_for_key(key.as_bytes(), self.partition_count().await?);
+        let rec = Outgoing {
+            payload: value,
+            headers: OwnedHeaders::new(),
+        };
+        send_all(
+            &self.producer,
+            &self.topic,
+            partition,
+            key.as_bytes(),
+            [rec],
+        )
+        .await
+        .map_err(|e| self.heard.explain(classify("save quota state", &e, "")))?;
         Ok(())
     }
 }

@@ -2,30 +2,36 @@
 //!
 //! Every producer and consumer of the crate is made here so that the settings that make
 //! exactly-once work (idempotence, `acks=all`, `read_committed`) are set in one place,
-//! and so that user properties (security, tuning) apply everywhere alike.
+//! and so that user properties (security, tuning) apply everywhere alike. Every client
+//! gets a [`TrawlContext`] (logging, what the brokers said).
 
 use std::time::Duration;
 
-use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext};
-use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::error::KafkaResult;
 use rdkafka::producer::FutureProducer;
 
 use crate::config::KafkaSettings;
+pub(crate) use crate::context::{Heard, TrawlContext};
 use crate::error::{classify, KafkaError};
+
+/// trawl's producer type.
+pub(crate) type Producer = FutureProducer<TrawlContext>;
 
 /// librdkafka's default `message.timeout.ms`: how long a record may wait for a broker.
 const DEFAULT_MESSAGE_TIMEOUT_MS: u64 = 300_000;
 
-fn base(settings: &KafkaSettings) -> ClientConfig {
+pub(crate) fn base(settings: &KafkaSettings) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &settings.brokers)
-        .set("client.id", "trawl");
+        .set("client.id", "trawl")
+        // Brokers close idle connections (connections.max.idle.ms); that is not an error.
+        .set("log.connection.close", "false");
     c
 }
 
-fn apply_user(c: &mut ClientConfig, settings: &KafkaSettings, producer: bool) {
+pub(crate) fn apply_user(c: &mut ClientConfig, settings: &KafkaSettings, producer: bool) {
     for (k, v) in &settings.properties {
         // Producer tuning in a consumer (and back) only makes librdkafka warn; skip the
         // obvious ones so logs stay clean.
@@ -64,37 +70,39 @@ pub(crate) fn producer_config(
     c
 }
 
+/// A client creation result as trawl's error, with secret property values removed from
+/// librdkafka's message (it may quote them).
+pub(crate) fn created<T>(
+    settings: &KafkaSettings,
+    op: &'static str,
+    r: KafkaResult<T>,
+    transactional_id: &str,
+) -> Result<T, KafkaError> {
+    r.map_err(|e| classify(op, &e, transactional_id).map_reason(|t| settings.redact(t)))
+}
+
+/// A producer whose context reports what the brokers say to `heard`.
 pub(crate) fn create_producer(
     settings: &KafkaSettings,
     transactional_id: Option<&str>,
-) -> Result<FutureProducer, KafkaError> {
-    producer_config(settings, transactional_id)
-        .create()
-        .map_err(|e| classify("create producer", &e, transactional_id.unwrap_or("")))
+    heard: &Heard,
+) -> Result<Producer, KafkaError> {
+    let r = producer_config(settings, transactional_id)
+        .create_with_context(TrawlContext::new(settings, heard.clone()));
+    created(
+        settings,
+        "create producer",
+        r,
+        transactional_id.unwrap_or(""),
+    )
 }
-
-/// The context of trawl's readers: reaching the end of a partition is how a read-back
-/// knows it is done, not an error, so it is not logged as one (librdkafka reports it
-/// through the error callback, which the default context logs at ERROR).
-pub(crate) struct ReaderContext;
-
-impl ClientContext for ReaderContext {
-    fn error(&self, error: RdKafkaError, reason: &str) {
-        match error {
-            RdKafkaError::PartitionEOF(_) => tracing::trace!(reason, "end of partition"),
-            e => tracing::warn!(error = %e, reason, "kafka reader error"),
-        }
-    }
-}
-
-impl ConsumerContext for ReaderContext {}
 
 /// A read-only consumer of trawl's own topics.
-pub(crate) type Reader = BaseConsumer<ReaderContext>;
+pub(crate) type Reader = BaseConsumer<TrawlContext>;
 
 /// A consumer that only reads committed records and reports the end of each partition.
 /// It never joins a group or commits offsets: callers assign partitions explicitly.
-pub(crate) fn create_reader(settings: &KafkaSettings) -> Result<Reader, KafkaError> {
+pub(crate) fn create_reader(settings: &KafkaSettings) -> Result<(Reader, Heard), KafkaError> {
     let mut c = base(settings);
     c.set("group.id", "trawl-reader")
         .set("enable.auto.commit", "false")
@@ -103,8 +111,29 @@ pub(crate) fn create_reader(settings: &KafkaSettings) -> Result<Reader, KafkaErr
         .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest");
     apply_user(&mut c, settings, false);
-    c.create_with_context(ReaderContext)
-        .map_err(|e| classify("create consumer", &e, ""))
+    let heard = Heard::default();
+    let context = TrawlContext::new(settings, heard.clone());
+    let reader = created(
+        settings,
+        "create consumer",
+        c.create_with_context(context),
+        "",
+    )?;
+    Ok((reader, heard))
+}
+
+/// librdkafka's default `transaction.timeout.ms`.
+const DEFAULT_TRANSACTION_TIMEOUT_MS: u64 = 60_000;
+
+/// How long a transaction may stay open before the broker aborts it (the user's
+/// `transaction.timeout.ms`, else librdkafka's default of a minute).
+pub(crate) fn transaction_timeout(settings: &KafkaSettings) -> Duration {
+    let ms = settings
+        .properties
+        .get("transaction.timeout.ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_TRANSACTION_TIMEOUT_MS);
+    Duration::from_millis(ms)
 }
 
 /// How long a record may wait for the broker before its send fails (the user's

@@ -3,9 +3,9 @@
 //! The config crate does the TOML/env parsing and secret resolution; this module only
 //! holds the result and the few rules that belong to Kafka itself: how a stream's topic
 //! name is derived from the `{tenant}`/`{source}` template, and which librdkafka
-//! properties must never appear in logs.
+//! properties must never appear in logs, errors or Debug output ([`KafkaSettings::redact`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use trawl_model::StreamKey;
@@ -123,14 +123,19 @@ pub struct KafkaSettings {
     pub transactional_id: String,
     /// Partitions of topics that `ensure_topics` creates.
     pub partitions: i32,
-    /// Replication factor of topics that `ensure_topics` creates.
-    pub replication: i16,
+    /// Replication factor of topics that `ensure_topics` creates; `None`: the broker's
+    /// `default.replication.factor` (Confluent Cloud refuses 1; MSK takes 1 for a
+    /// single-replica checkpoint topic without a word).
+    pub replication: Option<i16>,
     /// Create missing topics at start (off where the app may not create topics, or the
     /// broker has no CreateTopics, like librdkafka's mock cluster).
     pub create_topics: bool,
     /// Extra librdkafka properties (`security.protocol`, `sasl.*`, ...), applied last so
-    /// they override trawl's own defaults. Values of secret-looking keys never print.
+    /// they override trawl's own defaults. Values of secret properties never print.
     pub properties: BTreeMap<String, String>,
+    /// Properties whose value came from a secret reference (`{ env = .. }`, `{ file = .. }`),
+    /// redacted like the secret-named ones whatever their name.
+    pub secret_properties: BTreeSet<String>,
 }
 
 impl KafkaSettings {
@@ -144,9 +149,10 @@ impl KafkaSettings {
             transactional: false,
             transactional_id: "trawl-1".to_string(),
             partitions: 6,
-            replication: 1,
+            replication: None,
             create_topics: true,
             properties: BTreeMap::new(),
+            secret_properties: BTreeSet::new(),
         }
     }
 
@@ -161,6 +167,24 @@ impl KafkaSettings {
             .as_deref()
             .unwrap_or(DEFAULT_CHECKPOINT_TOPIC)
     }
+
+    /// Whether the value of property `key` is a secret (by its name, or because it was
+    /// given as a secret reference).
+    pub fn is_secret(&self, key: &str) -> bool {
+        is_secret_property(key) || self.secret_properties.contains(key)
+    }
+
+    /// `text` with the value of every secret property replaced by `[redacted]`: for
+    /// librdkafka's messages, which may quote property values.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (k, v) in &self.properties {
+            if !v.is_empty() && self.is_secret(k) {
+                out = out.replace(v.as_str(), "[redacted]");
+            }
+        }
+        out
+    }
 }
 
 /// Whether a librdkafka property holds a secret (its value is never shown).
@@ -174,6 +198,8 @@ pub fn is_secret_property(key: &str) -> bool {
         "private",
         "credential",
         "jaas",
+        // librdkafka's unsecured-JWT settings: the claims of a static token.
+        "oauthbearer.config",
     ]
     .iter()
     .any(|s| k.contains(s))
@@ -186,7 +212,7 @@ impl fmt::Debug for KafkaSettings {
             .properties
             .iter()
             .map(|(k, v)| {
-                let shown = if is_secret_property(k) {
+                let shown = if self.is_secret(k) {
                     "[redacted]"
                 } else {
                     v.as_str()
@@ -240,14 +266,24 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_secret_properties() {
+    fn debug_and_redact_hide_secret_properties() {
         let mut s = KafkaSettings::new("b:9092");
         s.properties
             .insert("sasl.password".into(), "hunter2".into());
         s.properties
             .insert("security.protocol".into(), "SASL_SSL".into());
+        // A secret reference for a property whose name says nothing.
+        s.properties
+            .insert("sasl.oauthbearer.extensions".into(), "key=opaque-7".into());
+        s.secret_properties
+            .insert("sasl.oauthbearer.extensions".into());
         let d = format!("{s:?}");
-        assert!(!d.contains("hunter2"), "{d}");
+        assert!(!d.contains("hunter2") && !d.contains("opaque-7"), "{d}");
         assert!(d.contains("SASL_SSL"));
+        let said = "Invalid value \"hunter2\" (near key=opaque-7) for SASL_SSL";
+        assert_eq!(
+            s.redact(said),
+            "Invalid value \"[redacted]\" (near [redacted]) for SASL_SSL"
+        );
     }
 }

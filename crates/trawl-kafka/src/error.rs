@@ -21,7 +21,8 @@ pub enum KafkaError {
     #[error("kafka transaction aborted during {op}: {reason}")]
     Aborted { op: &'static str, reason: String },
     /// Another instance started with the same `transactional.id` and fenced this one.
-    /// This instance must stop publishing; retrying would fence the other in turn.
+    /// This instance must stop publishing; retrying would fence the other in turn, so
+    /// the producer is never rebuilt: every later call answers `Fenced` too.
     #[error("kafka producer fenced by a newer instance with transactional.id {transactional_id:?}: {reason}")]
     Fenced {
         transactional_id: String,
@@ -65,6 +66,41 @@ impl KafkaError {
         matches!(self, KafkaError::Fenced { .. })
     }
 
+    /// The same error with its reason passed through `f` (redacting secret values).
+    pub(crate) fn map_reason(self, f: impl Fn(&str) -> String) -> Self {
+        use KafkaError::*;
+        match self {
+            Retryable { op, reason } => Retryable {
+                op,
+                reason: f(&reason),
+            },
+            Aborted { op, reason } => Aborted {
+                op,
+                reason: f(&reason),
+            },
+            Fenced {
+                transactional_id,
+                reason,
+            } => Fenced {
+                transactional_id,
+                reason: f(&reason),
+            },
+            Fatal { op, reason } => Fatal {
+                op,
+                reason: f(&reason),
+            },
+            Permanent { op, reason } => Permanent {
+                op,
+                reason: f(&reason),
+            },
+            CorruptCheckpoint { key, reason } => CorruptCheckpoint {
+                key,
+                reason: f(&reason),
+            },
+            io @ Io { .. } => io,
+        }
+    }
+
     pub(crate) fn retryable(op: &'static str, reason: impl Into<String>) -> Self {
         KafkaError::Retryable {
             op,
@@ -80,8 +116,9 @@ impl KafkaError {
     }
 }
 
-/// Codes meaning a newer producer with the same transactional.id exists.
-fn is_fencing(code: Code) -> bool {
+/// Codes meaning a newer producer with the same transactional.id exists. (Not
+/// `TransactionCoordinatorFenced`: that is a coordinator moving, and retriable.)
+pub(crate) fn is_fencing(code: Code) -> bool {
     matches!(
         code,
         Code::Fenced | Code::ProducerFenced | Code::InvalidProducerEpoch
@@ -122,9 +159,25 @@ fn is_fatal(code: Code) -> bool {
     )
 }
 
+/// What an rdkafka error says, without the property value a configuration error quotes
+/// (it may be a password).
+pub(crate) fn describe(e: &RdError) -> String {
+    match e {
+        RdError::ClientConfig(_, desc, key, value) => {
+            let desc = if value.is_empty() {
+                desc.clone()
+            } else {
+                desc.replace(value.as_str(), "[value not shown]")
+            };
+            format!("invalid client configuration (property {key:?}): {desc}")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Sorts an rdkafka error. `transactional_id` names the producer in a fencing error.
 pub(crate) fn classify(op: &'static str, e: &RdError, transactional_id: &str) -> KafkaError {
-    let reason = e.to_string();
+    let reason = describe(e);
     let fenced = || KafkaError::Fenced {
         transactional_id: transactional_id.to_string(),
         reason: reason.clone(),
@@ -196,5 +249,23 @@ mod tests {
         let e = classify("produce", &fenced, "trawl-1");
         assert!(e.is_fenced() && !e.is_retryable());
         assert!(e.to_string().contains("trawl-1"));
+        // A coordinator that moved is not this producer being fenced.
+        let moved = RdError::MessageProduction(Code::TransactionCoordinatorFenced);
+        assert!(classify("produce", &moved, "trawl-1").is_retryable());
+    }
+
+    #[test]
+    fn configuration_errors_do_not_quote_the_value() {
+        let e = RdError::ClientConfig(
+            rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            "Invalid value \"pw-hunter2\" for configuration property \"sasl.password\"".into(),
+            "sasl.password".into(),
+            "pw-hunter2".into(),
+        );
+        let k = classify("create producer", &e, "");
+        let text = k.to_string();
+        assert!(!text.contains("pw-hunter2"), "{text}");
+        assert!(text.contains("sasl.password"), "{text}");
+        assert!(matches!(k, KafkaError::Permanent { .. }));
     }
 }

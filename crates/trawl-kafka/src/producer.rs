@@ -3,18 +3,21 @@
 //!
 //! `publish` puts one stream's events on its partition and returns once all of them
 //! are acknowledged, with the position after the last one: that position goes into the
-//! stream's checkpoint. A producer that hit a fatal error is rebuilt on its next use.
+//! stream's checkpoint. A producer that hit a fatal error is rebuilt on its next use;
+//! one that was fenced (another instance took its `transactional.id`) never is: from
+//! then on every publish answers [`KafkaError::Fenced`], and only a new process takes
+//! the id back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer as _;
 use tokio::sync::{Mutex, Semaphore};
 use trawl_model::{Event, OutputPosition, StreamKey};
 
-use crate::client::{create_producer, message_timeout};
+use crate::client::{create_producer, message_timeout, transaction_timeout, Heard, Producer};
 use crate::config::KafkaSettings;
 use crate::error::{classify, KafkaError};
 use crate::partition::{fetch_partition_count, partition_for_key, PartitionCounts};
@@ -33,8 +36,16 @@ pub struct Delivered {
 
 pub(crate) struct Inner {
     pub settings: KafkaSettings,
-    producer: RwLock<FutureProducer>,
+    producer: RwLock<Producer>,
+    /// What the brokers said to the producer (kept across rebuilds).
+    pub(crate) heard: Heard,
     needs_rebuild: AtomicBool,
+    /// Why this producer was fenced, once it was: it stays fenced.
+    pub(crate) fenced: OnceLock<String>,
+    /// When the open transaction began (transactional mode).
+    pub(crate) txn_began: std::sync::Mutex<Option<Instant>>,
+    /// `transaction.timeout.ms`: the broker aborts a transaction open longer.
+    pub(crate) txn_timeout: Duration,
     partitions: PartitionCounts,
     pub timeout: Duration,
     pub txn: Arc<Mutex<TxnState>>,
@@ -64,12 +75,17 @@ impl EventProducer {
     /// `begin` initializes transactions, which fences any older instance with the same
     /// `transactional.id`.
     pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
-        let producer = create_producer(settings, txn_id(settings))?;
+        let heard = Heard::default();
+        let producer = create_producer(settings, txn_id(settings), &heard)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 settings: settings.clone(),
                 producer: RwLock::new(producer),
+                heard,
                 needs_rebuild: AtomicBool::new(false),
+                fenced: OnceLock::new(),
+                txn_began: std::sync::Mutex::new(None),
+                txn_timeout: transaction_timeout(settings),
                 partitions: PartitionCounts::default(),
                 timeout: message_timeout(settings),
                 txn: Arc::new(Mutex::new(TxnState::default())),
@@ -108,6 +124,7 @@ impl EventProducer {
                 count: 0,
             });
         }
+        self.inner.check_fenced()?;
         if self.inner.settings.transactional {
             let mut txn = self.begin().await?;
             let delivered = match txn.add_batch(stream, batch).await {
@@ -134,6 +151,7 @@ impl EventProducer {
         reason: &str,
         body: &[u8],
     ) -> Result<(), KafkaError> {
+        self.inner.check_fenced()?;
         if self.inner.settings.transactional {
             let mut txn = self.begin().await?;
             if let Err(e) = txn.add_dead_letter(stream, reason, body).await {
@@ -193,6 +211,11 @@ impl EventProducer {
             .map_err(|e| classify("flush", &e, ""))
     }
 
+    /// Whether another instance fenced this producer (it never publishes again).
+    pub fn is_fenced(&self) -> bool {
+        self.inner.fenced.get().is_some()
+    }
+
     fn rebuild_if_needed(&self) -> Result<(), KafkaError> {
         if self.inner.needs_rebuild.swap(false, Ordering::AcqRel) {
             if let Err(e) = self.inner.rebuild() {
@@ -211,42 +234,36 @@ pub(crate) fn txn_id(settings: &KafkaSettings) -> Option<&str> {
 }
 
 impl Inner {
-    pub(crate) fn current(&self) -> FutureProducer {
+    pub(crate) fn current(&self) -> Producer {
         self.producer
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    /// Replaces the producer with a fresh one (after a fatal error).
-    pub(crate) fn rebuild(&self) -> Result<FutureProducer, KafkaError> {
+    /// Replaces the producer with a fresh one (after a fatal error, never after fencing).
+    pub(crate) fn rebuild(&self) -> Result<Producer, KafkaError> {
+        self.check_fenced()?;
         tracing::warn!("rebuilding the Kafka producer after a fatal error");
-        let fresh = create_producer(&self.settings, txn_id(&self.settings))?;
+        let fresh = create_producer(&self.settings, txn_id(&self.settings), &self.heard)?;
         *self.producer.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
         Ok(fresh)
     }
 
     pub(crate) fn mark_rebuild(&self) {
-        self.needs_rebuild.store(true, Ordering::Release);
+        if self.fenced.get().is_none() {
+            self.needs_rebuild.store(true, Ordering::Release);
+        }
     }
 
     pub(crate) fn take_rebuild(&self) -> bool {
         self.needs_rebuild.swap(false, Ordering::AcqRel)
     }
 
-    /// Classifies an rdkafka error and remembers to rebuild after a fatal one.
-    pub(crate) fn fail(&self, op: &'static str, e: &rdkafka::error::KafkaError) -> KafkaError {
-        let k = classify(op, e, txn_id(&self.settings).unwrap_or(""));
-        if matches!(k, KafkaError::Fatal { .. } | KafkaError::Fenced { .. }) {
-            self.mark_rebuild();
-        }
-        k
-    }
-
     /// The partition of `key` in `topic`.
     pub(crate) async fn partition(
         &self,
-        producer: &FutureProducer,
+        producer: &Producer,
         topic: &str,
         key: &[u8],
     ) -> Result<i32, KafkaError> {
@@ -270,7 +287,8 @@ impl Inner {
                     fetch_partition_count(p.client(), &t, timeout)
                 })
                 .await
-                .map_err(|e| KafkaError::retryable("fetch metadata", e.to_string()))??;
+                .map_err(|e| KafkaError::retryable("fetch metadata", e.to_string()))?
+                .map_err(|e| self.heard.explain(e))?;
                 self.partitions.insert(topic, n);
                 n
             }
@@ -284,7 +302,7 @@ impl Inner {
     /// thread (hundreds of threads whose memory stayed mapped after start-up).
     pub(crate) async fn high_watermark(
         &self,
-        producer: FutureProducer,
+        producer: Producer,
         topic: &str,
         partition: i32,
     ) -> Result<i64, KafkaError> {
@@ -300,13 +318,13 @@ impl Inner {
         })
         .await
         .map_err(|e| KafkaError::retryable("fetch watermarks", e.to_string()))?
-        .map_err(|e| classify("fetch watermarks", &e, ""))?;
+        .map_err(|e| self.heard.explain(classify("fetch watermarks", &e, "")))?;
         Ok(high)
     }
 
     pub(crate) async fn send_events(
         &self,
-        producer: &FutureProducer,
+        producer: &Producer,
         stream: &StreamKey,
         batch: EventBatch,
     ) -> Result<Delivered, KafkaError> {
@@ -329,7 +347,7 @@ impl Inner {
 
     pub(crate) async fn send_dead_letter(
         &self,
-        producer: &FutureProducer,
+        producer: &Producer,
         stream: &StreamKey,
         reason: &str,
         body: &[u8],

@@ -17,7 +17,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use trawl_model::{EventId, OutputPosition, StreamKey};
 
-use crate::client::create_reader;
+use crate::client::{create_reader, Reader};
 use crate::config::KafkaSettings;
 use crate::error::{classify, KafkaError};
 use crate::records::{ce_source, header, HEADER_ID, HEADER_SOURCE, HEADER_TIME};
@@ -36,18 +36,20 @@ pub async fn read_back(
     let settings = settings.clone();
     let position = position.clone();
     let stream = stream.clone();
-    tokio::task::spawn_blocking(move || read_back_blocking(&settings, &position, &stream))
-        .await
-        .map_err(|e| KafkaError::retryable("read back", e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        let (consumer, heard) = create_reader(&settings)?;
+        read_back_blocking(&consumer, &position, &stream).map_err(|e| heard.explain(e))
+    })
+    .await
+    .map_err(|e| KafkaError::retryable("read back", e.to_string()))?
 }
 
 fn read_back_blocking(
-    settings: &KafkaSettings,
+    consumer: &Reader,
     position: &OutputPosition,
     stream: &StreamKey,
 ) -> Result<Vec<(EventId, DateTime<Utc>)>, KafkaError> {
-    let consumer = create_reader(settings)?;
-    let (_low, high) = consumer
+    let (low, high) = consumer
         .fetch_watermarks(&position.topic, position.partition, IDLE_TIMEOUT)
         .map_err(|e| classify("read back", &e, ""))?;
     if position.offset >= high {
@@ -56,8 +58,13 @@ fn read_back_blocking(
     let key = stream.tenant.as_str().as_bytes();
     let source = ce_source(stream);
     let mut out = Vec::new();
-    let start = [(position.partition, Offset::Offset(position.offset.max(0)))];
-    read_to_end(&consumer, &position.topic, &start, |m| {
+    // From the position, or from the oldest record Kafka still keeps when retention
+    // deleted what lies before it (a stream without a checkpoint reads from 0).
+    let start = [(
+        position.partition,
+        Offset::Offset(position.offset.max(low).max(0)),
+    )];
+    read_to_end(consumer, &position.topic, &start, |m| {
         if m.key() != Some(key) || header(m.headers(), HEADER_SOURCE) != Some(source.as_str()) {
             return;
         }
@@ -80,7 +87,7 @@ fn read_back_blocking(
 /// its end (for `read_committed`: the last stable offset), calling `f` on every
 /// record. Blocking.
 pub(crate) fn read_to_end(
-    consumer: &crate::client::Reader,
+    consumer: &Reader,
     topic: &str,
     starts: &[(i32, Offset)],
     mut f: impl FnMut(&BorrowedMessage<'_>),

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
-use trawl_model::{Checkpoint, Event, StreamKey, EVENT_SCHEMA};
+use trawl_model::{Checkpoint, Event, EventId, StreamKey, EVENT_SCHEMA};
 
 use crate::error::KafkaError;
 
@@ -54,10 +54,12 @@ pub(crate) fn event_headers(source: &str, e: &Event) -> OwnedHeaders {
 }
 
 /// One stream's events as Kafka records ready to send: JSON payloads and CloudEvents
-/// headers. Built where the events were parsed (a fetcher's thread), so the one
-/// publisher that owns the producer only hands finished bytes to librdkafka.
+/// headers, plus each event's id and time (what a sink or a test may need to know of
+/// them without parsing). Built where the events were parsed (a fetcher's thread), so
+/// the one publisher that owns the producer only hands finished bytes to librdkafka.
 pub struct EventBatch {
     pub(crate) records: Vec<crate::send::Outgoing>,
+    ids: Vec<(EventId, DateTime<Utc>)>,
 }
 
 impl EventBatch {
@@ -72,6 +74,7 @@ impl EventBatch {
                     headers: event_headers(&source, e),
                 })
                 .collect(),
+            ids: events.iter().map(|e| (e.id, e.time)).collect(),
         }
     }
 
@@ -82,7 +85,46 @@ impl EventBatch {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
+
+    /// The events' ids and times, in order.
+    pub fn ids(&self) -> &[(EventId, DateTime<Utc>)] {
+        &self.ids
+    }
+
+    /// Takes out the records Kafka would refuse as too large: those whose payload,
+    /// headers and a key of `key_bytes` (plus [`RECORD_OVERHEAD`]) exceed `max_bytes`,
+    /// the producer's `message.max.bytes`. Returns their indexes in the batch as it was,
+    /// ascending, with their sizes. Checked before sending, so one oversized event is
+    /// dead-lettered instead of failing (in transactional mode: aborting) every write
+    /// it travels with, again and again.
+    pub fn take_oversized(&mut self, key_bytes: usize, max_bytes: usize) -> Vec<(usize, usize)> {
+        let size = |r: &crate::send::Outgoing| {
+            let headers: usize = (0..r.headers.count())
+                .map(|i| {
+                    let h = r.headers.get(i);
+                    h.key.len() + h.value.map_or(0, <[u8]>::len)
+                })
+                .sum();
+            r.payload.len() + headers + key_bytes + RECORD_OVERHEAD
+        };
+        let oversized: Vec<(usize, usize)> = self
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, size(r)))
+            .filter(|(_, n)| *n > max_bytes)
+            .collect();
+        for (i, _) in oversized.iter().rev() {
+            self.records.remove(*i);
+            self.ids.remove(*i);
+        }
+        oversized
+    }
 }
+
+/// Bytes a record takes beyond its key, value and headers in a record batch (lengths,
+/// offsets, timestamps, attributes), counted generously.
+pub const RECORD_OVERHEAD: usize = 128;
 
 impl std::fmt::Debug for EventBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

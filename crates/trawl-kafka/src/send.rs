@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaError as RdError;
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureRecord};
+
 use rdkafka::types::RDKafkaErrorCode;
+
+use crate::client::Producer;
 
 /// Most acknowledgements one batch waits for at once.
 const MAX_PENDING: usize = 1024;
@@ -27,7 +30,7 @@ pub(crate) struct Outgoing {
 /// them. Returns the offset of the last one (None for an empty batch), or the first
 /// error after every record already queued was settled (delivered or failed).
 pub(crate) async fn send_all(
-    producer: &FutureProducer,
+    producer: &Producer,
     topic: &str,
     partition: i32,
     key: &[u8],

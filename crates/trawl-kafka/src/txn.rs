@@ -3,17 +3,21 @@
 //!
 //! One producer runs one transaction at a time, so `begin` waits for the previous
 //! [`Transaction`] to finish; the engine batches pages of several streams into one.
-//! A transaction dropped without `commit` is aborted by the next `begin`. The first
-//! `begin` (and the first after a fatal error, which rebuilds the producer) calls
-//! `init_transactions`, which fences an older instance with the same `transactional.id`.
+//! A transaction dropped without `commit` is aborted by the next `begin`.
+//! [`EventProducer::take_over`] (at engine start, before anything is read back) or else
+//! the first `begin` (and the first after a fatal error, which rebuilds the producer)
+//! calls `init_transactions`, which fences an older instance with the same
+//! `transactional.id` and aborts its open transaction. A fenced producer stays fenced.
 
 use std::collections::BTreeMap;
 
 use rdkafka::error::KafkaError as RdError;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer as _;
+
 use tokio::sync::OwnedMutexGuard;
 use trawl_model::{Checkpoint, Event, OutputPosition, StreamKey};
 
+use crate::client::Producer;
 use crate::error::KafkaError;
 use crate::producer::{Delivered, EventProducer, Inner};
 use crate::records::{checkpoint_key, encode_checkpoint, EventBatch};
@@ -30,7 +34,7 @@ pub(crate) struct TxnState {
 pub struct Transaction {
     inner: std::sync::Arc<Inner>,
     state: OwnedMutexGuard<TxnState>,
-    producer: FutureProducer,
+    producer: Producer,
     positions: BTreeMap<StreamKey, OutputPosition>,
     failed: Option<String>,
 }
@@ -47,7 +51,35 @@ where
     }
 }
 
+/// Longest `init_transactions` wait: the coordinator may first have to abort a
+/// predecessor's open transaction.
+const INIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl EventProducer {
+    /// Transactional mode: takes the `transactional.id` over now. `init_transactions`
+    /// fences any older instance with the same id and ends its open transaction, so what
+    /// is read from Kafka afterwards (checkpoints, read-backs) can no longer change under
+    /// this instance. Call it before loading checkpoints. Idempotent mode: nothing to do.
+    pub async fn take_over(&self) -> Result<(), KafkaError> {
+        let inner = self.inner.clone();
+        if !inner.settings.transactional {
+            return Ok(());
+        }
+        inner.check_fenced()?;
+        let mut state = inner.txn.clone().lock_owned().await;
+        if !state.initialized {
+            let p = inner.current();
+            let timeout = inner.timeout.min(INIT_TIMEOUT);
+            blocking(&inner, "init transactions", move || {
+                p.init_transactions(timeout)
+            })
+            .await?;
+            state.initialized = true;
+            state.needs_abort = false;
+        }
+        Ok(())
+    }
+
     /// Starts a transaction (transactional mode only). Waits while another is open.
     pub async fn begin(&self) -> Result<Transaction, KafkaError> {
         let inner = self.inner.clone();
@@ -57,6 +89,7 @@ impl EventProducer {
                 "kafka.transactional is off",
             ));
         }
+        inner.check_fenced()?;
         let mut state = inner.txn.clone().lock_owned().await;
         let timeout = inner.timeout;
         let mut producer = inner.current();
@@ -64,6 +97,7 @@ impl EventProducer {
             producer = inner.rebuild().inspect_err(|_| inner.mark_rebuild())?;
             state.initialized = false;
             state.needs_abort = false;
+            inner.set_txn_began(None);
         }
         if state.initialized && state.needs_abort {
             let p = producer.clone();
@@ -72,9 +106,11 @@ impl EventProducer {
             })
             .await?;
             state.needs_abort = false;
+            inner.set_txn_began(None);
         }
         if !state.initialized {
             let p = producer.clone();
+            let timeout = timeout.min(INIT_TIMEOUT);
             blocking(&inner, "init transactions", move || {
                 p.init_transactions(timeout)
             })
@@ -84,6 +120,7 @@ impl EventProducer {
         producer
             .begin_transaction()
             .map_err(|e| inner.fail("begin transaction", &e))?;
+        inner.set_txn_began(Some(std::time::Instant::now()));
         state.needs_abort = true;
         Ok(Transaction {
             inner,
@@ -192,6 +229,7 @@ impl Transaction {
             {
                 Ok(()) => {
                     self.state.needs_abort = false;
+                    self.inner.set_txn_began(None);
                     return Ok(std::mem::take(&mut self.positions));
                 }
                 Err(e @ KafkaError::Retryable { .. }) if tries < 2 => {
@@ -225,10 +263,12 @@ impl Transaction {
         })
         .await?;
         self.state.needs_abort = false;
+        self.inner.set_txn_began(None);
         Ok(())
     }
 
     fn check(&self) -> Result<(), KafkaError> {
+        self.inner.check_fenced()?;
         match &self.failed {
             Some(reason) => Err(KafkaError::Aborted {
                 op: "add to transaction",

@@ -47,14 +47,13 @@ async fn round_trip(store: &dyn CheckpointStore, reopen: &dyn CheckpointStore) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kafka_store_keeps_the_newest_checkpoint_per_stream() {
-    let c = cluster();
-    let s = settings(&c);
+    let s = kafka_bed("store").await;
     let store = KafkaCheckpointStore::new(&s).unwrap();
     let restarted = KafkaCheckpointStore::new(&s).unwrap();
     round_trip(&store, &restarted).await;
     // Records are keyed tenant/source on the key's murmur2 partition (so compaction
     // keeps exactly the newest one).
-    let recs = read_all(&s.brokers, "trawl.checkpoints", "read_committed");
+    let recs = read_all(&s.brokers, s.checkpoint_topic(), "read_committed");
     assert_eq!(recs.len(), 5);
     for r in &recs {
         let key = r.key.as_deref().unwrap();
@@ -67,8 +66,7 @@ async fn kafka_store_keeps_the_newest_checkpoint_per_stream() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kafka_store_refuses_an_unreadable_newest_checkpoint_and_a_tombstone_deletes() {
-    let c = cluster();
-    let s = settings(&c);
+    let s = kafka_bed("corrupt").await;
     let store = KafkaCheckpointStore::new(&s).unwrap();
     let a = stream("acme", SourceKind::ZoomOperationLogs);
     store.save(&cp(&a, 1, 1)).await.unwrap();
@@ -80,7 +78,7 @@ async fn kafka_store_refuses_an_unreadable_newest_checkpoint_and_a_tombstone_del
     let part = partition_for_key(key.as_bytes(), PARTITIONS);
     let timeout = std::time::Duration::from_secs(5);
     raw.send(
-        FutureRecord::to("trawl.checkpoints")
+        FutureRecord::to(s.checkpoint_topic())
             .partition(part)
             .key(&key)
             .payload("{not json"),
@@ -96,7 +94,7 @@ async fn kafka_store_refuses_an_unreadable_newest_checkpoint_and_a_tombstone_del
     store.save(&cp(&a, 2, 2)).await.unwrap();
     assert_eq!(store.load_all().await.unwrap()[&a], cp(&a, 2, 2));
     raw.send(
-        FutureRecord::<_, ()>::to("trawl.checkpoints")
+        FutureRecord::<_, ()>::to(s.checkpoint_topic())
             .partition(part)
             .key(&key),
         timeout,

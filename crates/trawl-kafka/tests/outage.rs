@@ -1,6 +1,10 @@
 //! The broker going away: publishing waits (within `message.timeout.ms`) and completes
 //! when it returns, retries never duplicate (idempotent producer), and a publish that
 //! gives up says so with a retryable error, after which read-back tells what is there.
+//!
+//! On librdkafka's mock cluster, the right tool here: it takes the broker down and up in
+//! an instant and injects exact produce errors (a connection dropped after the append).
+//! Real brokers killed and restarted: `tests/engine_broker_failures.rs`.
 
 mod common;
 

@@ -1,11 +1,15 @@
-//! Publishing on librdkafka's mock cluster: where events land, what they carry, what
-//! positions come back, and what `read_back` finds after them.
+//! Publishing on Apache Kafka: where events land, what they carry, what positions come
+//! back, what `read_back` finds after them, and which topics `ensure_topics` creates.
 
 mod common;
 
 use std::collections::BTreeMap;
 
 use common::*;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use trawl_kafka::{ce_source, partition_for_key, read_back, EventProducer};
@@ -13,19 +17,18 @@ use trawl_model::{OutputPosition, SourceKind};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_land_on_the_tenants_partition_with_cloudevents_headers() {
-    let c = cluster();
-    let s = settings(&c);
+    let s = kafka_bed("land").await;
     let p = EventProducer::new(&s).unwrap();
     let acme = stream("acme", SourceKind::ZoomOperationLogs);
     let evs = events(&acme, 0, 50);
     let d = p.publish(&acme, &evs).await.unwrap();
     assert_eq!(d.count, 50);
     let pos = d.position.expect("a position");
-    assert_eq!(pos.topic, "audit.zoom.operation_logs");
+    assert_eq!(pos.topic, "land.audit.zoom.operation_logs");
     assert_eq!(pos.partition, partition_for_key(b"acme", PARTITIONS));
     assert_eq!(pos.offset, 50, "next offset after the last of 50 events");
 
-    let recs = read_all(&s.brokers, "audit.zoom.operation_logs", "read_committed");
+    let recs = read_all(&s.brokers, &pos.topic, "read_committed");
     assert_eq!(ids(&recs), evs.iter().map(|e| e.id).collect::<Vec<_>>());
     for (r, e) in recs.iter().zip(&evs) {
         assert_eq!(r.partition, pos.partition);
@@ -56,8 +59,7 @@ async fn events_land_on_the_tenants_partition_with_cloudevents_headers() {
 /// partitioner so other producers keyed by tenant land on the same partition.
 #[tokio::test(flavor = "multi_thread")]
 async fn partitions_match_kafkas_murmur2_partitioner() {
-    let c = cluster();
-    let s = settings(&c);
+    let s = kafka_bed("murmur").await;
     let java_like: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &s.brokers)
         .set("partitioner", "murmur2_random")
@@ -67,7 +69,7 @@ async fn partitions_match_kafkas_murmur2_partitioner() {
     for tenant in ["acme", "globex", "initech", "umbrella", "t-1", "t.2"] {
         let partition = java_like
             .send(
-                FutureRecord::to("audit.zoho.mail_audit")
+                FutureRecord::to(&topic(&s, SourceKind::ZohoMailAudit))
                     .key(tenant)
                     .payload("x"),
                 std::time::Duration::from_secs(5),
@@ -88,11 +90,13 @@ async fn partitions_match_kafkas_murmur2_partitioner() {
 /// the same partition.
 #[tokio::test(flavor = "multi_thread")]
 async fn read_back_finds_exactly_this_streams_events_after_the_position() {
-    let c = cluster();
-    let mut s = settings(&c);
+    let mut s = kafka_bed("readback").await;
     // One topic for everything, one partition: maximal sharing.
-    s.topic = trawl_kafka::TopicTemplate::new("audit.all").unwrap();
-    c.create_topic("audit.all", 1, 1).unwrap();
+    s.topic = trawl_kafka::TopicTemplate::new("readback.all").unwrap();
+    kafka::KafkaBroker::shared()
+        .create_topics(&["readback.all"], 1)
+        .await
+        .unwrap();
     let p = EventProducer::new(&s).unwrap();
     let acme = stream("acme", SourceKind::ZoomOperationLogs);
     let acme_phone = stream("acme", SourceKind::ZoomPhoneOperationLogs);
@@ -131,8 +135,7 @@ async fn read_back_finds_exactly_this_streams_events_after_the_position() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dead_letters_carry_the_raw_body_and_name_tenant_source_and_reason() {
-    let c = cluster();
-    let s = settings(&c);
+    let s = kafka_bed("dead").await;
     let p = EventProducer::new(&s).unwrap();
     let acme = stream("acme", SourceKind::ZohoMailAudit);
     p.dead_letter(
@@ -142,7 +145,7 @@ async fn dead_letters_carry_the_raw_body_and_name_tenant_source_and_reason() {
     )
     .await
     .unwrap();
-    let recs = read_all(&s.brokers, "trawl.dead_letter", "read_committed");
+    let recs = read_all(&s.brokers, &s.dead_letter_topic, "read_committed");
     assert_eq!(recs.len(), 1);
     let r = &recs[0];
     assert_eq!(r.payload.as_deref(), Some(&b"<html>oops"[..]));
@@ -159,11 +162,8 @@ async fn dead_letters_carry_the_raw_body_and_name_tenant_source_and_reason() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn publishing_to_a_missing_topic_is_a_permanent_error_naming_it() {
-    let c = cluster();
-    let mut s = settings(&c);
+    let mut s = kafka_bed("missing").await;
     s.topic = trawl_kafka::TopicTemplate::new("nope.{source}").unwrap();
-    s.properties
-        .insert("allow.auto.create.topics".into(), "false".into());
     let p = EventProducer::new(&s).unwrap();
     let acme = stream("acme", SourceKind::ZohoMailAudit);
     let err = p.publish(&acme, &events(&acme, 0, 1)).await.unwrap_err();
@@ -171,14 +171,91 @@ async fn publishing_to_a_missing_topic_is_a_permanent_error_naming_it() {
     assert!(err.to_string().contains("nope.zoho.mail_audit"), "{err}");
 }
 
-/// The mock cluster has no CreateTopics (a request would time out); `ensure_topics`
-/// only asks for missing topics, so with the topics created up front
-/// (`MockCluster::create_topic`) it succeeds at once.
+/// Missing topics are created with the broker's default replication (no
+/// `kafka.replication`), the checkpoint topic compacted; topics that exist are left
+/// alone, and a second call creates nothing.
 #[tokio::test(flavor = "multi_thread")]
-async fn ensure_topics_asks_for_nothing_when_every_topic_exists() {
-    let c = cluster();
-    let s = settings(&c);
+async fn ensure_topics_creates_what_is_missing_and_compacts_the_checkpoint_topic() {
+    let mut s = kafka_bed("ensure").await;
+    s.topic = trawl_kafka::TopicTemplate::new("ensure.new.{tenant}.{source}").unwrap();
+    s.checkpoint_topic = Some("ensure.new.checkpoints".into());
     let acme = stream("acme", SourceKind::ZohoMailAudit);
-    let created = trawl_kafka::ensure_topics(&s, &[acme]).await.unwrap();
-    assert!(created.is_empty());
+    let mut created = trawl_kafka::ensure_topics(&s, std::slice::from_ref(&acme))
+        .await
+        .unwrap();
+    created.sort();
+    assert_eq!(
+        created,
+        ["ensure.new.acme.zoho.mail_audit", "ensure.new.checkpoints"],
+        "the dead-letter topic existed"
+    );
+    assert!(trawl_kafka::ensure_topics(&s, &[acme])
+        .await
+        .unwrap()
+        .is_empty());
+
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &s.brokers)
+        .create()
+        .unwrap();
+    let cp = ResourceSpecifier::Topic("ensure.new.checkpoints");
+    let configs = admin
+        .describe_configs([&cp], &AdminOptions::new())
+        .await
+        .unwrap();
+    let policy = configs[0]
+        .as_ref()
+        .unwrap()
+        .get("cleanup.policy")
+        .and_then(|e| e.value.clone());
+    assert_eq!(policy.as_deref(), Some("compact"));
+    let md = admin
+        .inner()
+        .fetch_metadata(
+            Some("ensure.new.acme.zoho.mail_audit"),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    let t = &md.topics()[0];
+    assert_eq!(t.partitions().len(), PARTITIONS as usize);
+    assert!(
+        t.partitions().iter().all(|p| p.replicas().len() == 1),
+        "the broker's default"
+    );
+}
+
+/// A topic the broker compresses with zstd (`compression.type=zstd`, as operators set
+/// to save disk): trawl's read-back and any reader decompress it (librdkafka built with
+/// zstd), and find exactly the events published.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_the_broker_compresses_with_zstd_reads_back() {
+    let mut s = kafka_bed("zstd").await;
+    s.topic = trawl_kafka::TopicTemplate::new("zstd.compressed.{source}").unwrap();
+    kafka::KafkaBroker::shared()
+        .create_topics_with(
+            &["zstd.compressed.zoom.operation_logs"],
+            PARTITIONS,
+            &[("compression.type", "zstd")],
+        )
+        .await
+        .unwrap();
+    let p = EventProducer::new(&s).unwrap();
+    let acme = stream("acme", SourceKind::ZoomOperationLogs);
+    let start = p.stream_start(&acme).await.unwrap();
+    let evs = events(&acme, 0, 200);
+    p.publish(&acme, &evs).await.unwrap();
+    let back = read_back(&s, &start, &acme).await.unwrap();
+    assert_eq!(
+        back.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        evs.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+    let recs = read_all(
+        &s.brokers,
+        "zstd.compressed.zoom.operation_logs",
+        "read_committed",
+    );
+    assert_eq!(recs.len(), 200);
+    for (r, e) in recs.iter().zip(&evs) {
+        assert_eq!(r.event(), *e);
+    }
 }

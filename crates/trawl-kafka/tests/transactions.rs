@@ -1,18 +1,22 @@
-//! Transactional mode on librdkafka's mock cluster (which implements transactions):
-//! committed batches appear at once under `read_committed`, aborted or abandoned ones
-//! never do, and a restarted instance fences its zombie predecessor.
+//! Transactional mode on Apache Kafka: committed batches appear at once under
+//! `read_committed`; aborted, abandoned or cut-short ones never do (though their records
+//! are in the log, as `read_uncommitted` shows), and the batch sent again appears
+//! exactly once; a second producer with the same `transactional.id` fences the first for
+//! good. (librdkafka's mock cluster could show none of this: it writes no transaction
+//! markers and hands a second instance a new producer id instead of fencing.)
 
 mod common;
 
 use common::*;
-use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use trawl_kafka::{read_back, CheckpointStore, EventProducer, KafkaCheckpointStore, KafkaSettings};
-use trawl_model::{Checkpoint, SourceKind, StreamKey};
+use trawl_kafka::{
+    read_back, CheckpointStore, EventProducer, KafkaCheckpointStore, KafkaError, KafkaSettings,
+};
+use trawl_model::{Checkpoint, EventId, SourceKind, StreamKey};
 
-fn txn_settings(c: &Cluster, id: &str) -> KafkaSettings {
-    let mut s = settings(c);
+async fn txn_bed(label: &str) -> KafkaSettings {
+    let mut s = kafka_bed(label).await;
     s.transactional = true;
-    s.transactional_id = id.into();
+    s.transactional_id = format!("trawl-test-{label}");
     s
 }
 
@@ -22,10 +26,14 @@ fn checkpoint(stream: &StreamKey, pos: &trawl_model::OutputPosition) -> Checkpoi
     cp
 }
 
+fn sorted(mut v: Vec<EventId>) -> Vec<EventId> {
+    v.sort();
+    v
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_committed_batch_of_several_streams_and_checkpoints_is_visible() {
-    let c = cluster();
-    let s = txn_settings(&c, "trawl-commit");
+    let s = txn_bed("commit").await;
     let p = EventProducer::new(&s).unwrap();
     let zoom = stream("acme", SourceKind::ZoomOperationLogs);
     let zoho = stream("globex", SourceKind::ZohoMailAudit);
@@ -37,15 +45,21 @@ async fn a_committed_batch_of_several_streams_and_checkpoints_is_visible() {
     let (pz, ph) = (dz.position.unwrap(), dh.position.unwrap());
     txn.add_checkpoint(&checkpoint(&zoom, &pz)).await.unwrap();
     txn.add_checkpoint(&checkpoint(&zoho, &ph)).await.unwrap();
+    // Not visible before the commit.
+    let zoom_topic = topic(&s, SourceKind::ZoomOperationLogs);
+    assert!(read_all(&s.brokers, &zoom_topic, "read_committed").is_empty());
     let positions = txn.commit().await.unwrap();
     assert_eq!(positions[&zoom], pz);
     assert_eq!(positions[&zoho], ph);
-    assert_eq!(pz.offset, 20);
+    assert_eq!(
+        pz.offset, 20,
+        "the position after the last event, before the marker"
+    );
 
-    let seen = read_all(&s.brokers, "audit.zoom.operation_logs", "read_committed");
+    let seen = read_all(&s.brokers, &zoom_topic, "read_committed");
     assert_eq!(ids(&seen), ez.iter().map(|e| e.id).collect::<Vec<_>>());
-    let seen = read_all(&s.brokers, "audit.zoho.mail_audit", "read_committed");
-    assert_eq!(seen.len(), 7);
+    let zoho_topic = topic(&s, SourceKind::ZohoMailAudit);
+    assert_eq!(read_all(&s.brokers, &zoho_topic, "read_committed").len(), 7);
     let store = KafkaCheckpointStore::new(&s).unwrap();
     let cps = store.load_all().await.unwrap();
     assert_eq!(cps.len(), 2);
@@ -54,7 +68,7 @@ async fn a_committed_batch_of_several_streams_and_checkpoints_is_visible() {
     // publish() in transactional mode is a transaction of its own.
     let d = p.publish(&zoom, &events(&zoom, 20, 3)).await.unwrap();
     assert_eq!(
-        read_all(&s.brokers, "audit.zoom.operation_logs", "read_committed").len(),
+        read_all(&s.brokers, &zoom_topic, "read_committed").len(),
         23
     );
     // The commit marker takes an offset: read-back from the old position still finds
@@ -64,97 +78,176 @@ async fn a_committed_batch_of_several_streams_and_checkpoints_is_visible() {
     assert!(d.position.unwrap().offset > positions[&zoom].offset);
 }
 
-/// Abort and abandon (drop without commit) end the transaction cleanly: the producer
-/// goes on and the next batch commits. Whether aborted records stay hidden can't be
-/// checked here: see `the_mock_cluster_does_not_hide_aborted_records`.
+/// An aborted and an abandoned (dropped, as a cancelled task leaves it) transaction:
+/// their events and checkpoint reached the log but stay invisible to `read_committed`
+/// readers, the read-back and the checkpoint store; sent again, every event is there
+/// exactly once.
 #[tokio::test(flavor = "multi_thread")]
-async fn aborted_and_abandoned_transactions_end_cleanly_and_the_producer_goes_on() {
-    let c = cluster();
-    let s = txn_settings(&c, "trawl-abort");
+async fn aborted_records_stay_hidden_and_the_batch_sent_again_appears_once() {
+    let s = txn_bed("abort").await;
     let p = EventProducer::new(&s).unwrap();
     let zoom = stream("acme", SourceKind::ZoomOperationLogs);
+    let zoom_topic = topic(&s, SourceKind::ZoomOperationLogs);
+    let start = p.stream_start(&zoom).await.unwrap();
+    let batch = events(&zoom, 0, 15);
 
     let mut txn = p.begin().await.unwrap();
-    let d = txn.add_events(&zoom, &events(&zoom, 0, 10)).await.unwrap();
+    let d = txn.add_events(&zoom, &batch[..10]).await.unwrap();
     txn.add_checkpoint(&checkpoint(&zoom, &d.position.unwrap()))
         .await
         .unwrap();
     txn.abort().await.unwrap();
-
-    // Abandoned: dropped without commit (a stream task cancelled mid-batch). The next
-    // `begin` aborts it first instead of failing with a state error.
     let mut txn = p.begin().await.unwrap();
-    txn.add_events(&zoom, &events(&zoom, 10, 5)).await.unwrap();
+    txn.add_events(&zoom, &batch[10..]).await.unwrap();
     drop(txn);
 
+    // A first committed batch ends the abandoned one (the next `begin` aborts it).
     let kept = events(&zoom, 100, 4);
-    let mut txn = p.begin().await.unwrap();
-    txn.add_events(&zoom, &kept).await.unwrap();
-    let positions = txn.commit().await.unwrap();
-    assert_eq!(positions[&zoom].offset, 19);
-    let all = read_all(&s.brokers, "audit.zoom.operation_logs", "read_uncommitted");
-    let tail: Vec<_> = ids(&all).split_off(15);
-    assert_eq!(tail, kept.iter().map(|e| e.id).collect::<Vec<_>>());
-}
-
-/// A pinned fact about the test bed, not about trawl: librdkafka's mock cluster writes
-/// no transaction markers and reports no aborted transactions, so `read_committed`
-/// readers see aborted records. If this starts failing, the mock learned markers and
-/// the abort tests above can assert invisibility directly.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_mock_cluster_does_not_hide_aborted_records() {
-    let c = cluster();
-    let s = txn_settings(&c, "trawl-mock-fact");
-    let p = EventProducer::new(&s).unwrap();
-    let zoom = stream("acme", SourceKind::ZoomOperationLogs);
-    let mut txn = p.begin().await.unwrap();
-    txn.add_events(&zoom, &events(&zoom, 0, 3)).await.unwrap();
-    txn.abort().await.unwrap();
-    let seen = read_all(&s.brokers, "audit.zoom.operation_logs", "read_committed");
-    assert_eq!(seen.len(), 3);
-}
-
-/// A fenced producer (the coordinator answers PRODUCER_FENCED: a newer instance with
-/// the same transactional.id exists) reports `Fenced`, not a retryable error, so the
-/// engine stops instead of re-publishing; a later `begin` rebuilds the producer and
-/// re-initializes transactions (which in turn fences the other instance).
-///
-/// The mock cluster hands a second instance a new producer id instead of bumping the
-/// epoch, so two real instances don't fence each other there: the coordinator's
-/// answer is injected instead.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_fenced_producer_says_so_and_is_rebuilt_on_the_next_begin() {
-    let c = cluster();
-    let s = txn_settings(&c, "trawl-zombie");
-    let zoom = stream("acme", SourceKind::ZoomOperationLogs);
-    let p = EventProducer::new(&s).unwrap();
-    p.publish(&zoom, &events(&zoom, 0, 2)).await.unwrap();
-
-    let mut txn = p.begin().await.unwrap();
-    txn.add_events(&zoom, &events(&zoom, 2, 5)).await.unwrap();
-    c.request_errors(
-        RDKafkaApiKey::EndTxn,
-        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED],
+    p.publish(&zoom, &kept).await.unwrap();
+    let uncommitted = read_all(&s.brokers, &zoom_topic, "read_uncommitted");
+    assert_eq!(
+        uncommitted.len(),
+        15 + 4,
+        "the aborted records are in the log"
     );
-    let err = txn.commit().await.unwrap_err();
+    let committed = read_all(&s.brokers, &zoom_topic, "read_committed");
+    assert_eq!(
+        ids(&committed),
+        kept.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+    let back = read_back(&s, &start, &zoom).await.unwrap();
+    assert_eq!(back.len(), 4, "the read-back sees committed events only");
+    let store = KafkaCheckpointStore::new(&s).unwrap();
+    assert!(
+        store.load_all().await.unwrap().is_empty(),
+        "the aborted checkpoint is not loaded"
+    );
+
+    // The stream republishes the aborted events: each appears once.
+    p.publish(&zoom, &batch).await.unwrap();
+    let committed = read_all(&s.brokers, &zoom_topic, "read_committed");
+    let want: Vec<EventId> = kept.iter().chain(&batch).map(|e| e.id).collect();
+    assert_eq!(sorted(ids(&committed)), sorted(want));
+}
+
+/// A process killed between produce and commit leaves an open transaction. Its successor
+/// takes the transactional.id over before reading anything: the coordinator aborts the
+/// open transaction at once (no waiting for its timeout), so the read-back finds none of
+/// its events and the successor publishes them exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_successor_aborts_the_open_transaction_of_a_killed_predecessor() {
+    let s = txn_bed("killed").await;
+    let zoom = stream("acme", SourceKind::ZohoMailAudit);
+    let zoom_topic = topic(&s, SourceKind::ZohoMailAudit);
+    let dead = EventProducer::new(&s).unwrap();
+    let start = dead.stream_start(&zoom).await.unwrap();
+    let batch = events(&zoom, 0, 30);
+    let mut txn = dead.begin().await.unwrap();
+    txn.add_events(&zoom, &batch).await.unwrap();
+    // Killed here: the transaction is never committed nor aborted by its owner.
+    std::mem::forget(txn);
+
+    let next = EventProducer::new(&s).unwrap();
+    next.take_over().await.unwrap();
+    let back = read_back(&s, &start, &zoom).await.unwrap();
+    assert!(
+        back.is_empty(),
+        "nothing of the cut-short transaction is visible"
+    );
+    assert_eq!(
+        read_all(&s.brokers, &zoom_topic, "read_uncommitted").len(),
+        30,
+        "its records did reach the log"
+    );
+    next.publish(&zoom, &batch).await.unwrap();
+    let committed = read_all(&s.brokers, &zoom_topic, "read_committed");
+    assert_eq!(
+        ids(&committed),
+        batch.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+}
+
+/// Zombie fencing: a second instance with the same transactional.id takes over; the first
+/// is answered `Fenced` (not retryable, naming the id) and stays fenced: it never
+/// rebuilds its producer, which would fence the new owner in turn. The new owner goes on
+/// publishing; `read_committed` readers see each event once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_instance_fences_the_first_for_good() {
+    let s = txn_bed("zombie").await;
+    let zoom = stream("acme", SourceKind::ZoomPhoneOperationLogs);
+    let zoom_topic = topic(&s, SourceKind::ZoomPhoneOperationLogs);
+    let first = EventProducer::new(&s).unwrap();
+    first.publish(&zoom, &events(&zoom, 0, 2)).await.unwrap();
+
+    let second = EventProducer::new(&s).unwrap();
+    second.take_over().await.unwrap();
+    let err = first
+        .publish(&zoom, &events(&zoom, 2, 5))
+        .await
+        .unwrap_err();
+    eprintln!("the first instance was told: {err}");
     assert!(err.is_fenced(), "{err}");
     assert!(!err.is_retryable());
-    assert!(err.to_string().contains("trawl-zombie"), "{err}");
+    assert!(err.to_string().contains("trawl-test-zombie"), "{err}");
+    assert!(first.is_fenced());
+    // Again: still fenced, and without re-initializing (the second keeps its id).
+    let again = first
+        .publish(&zoom, &events(&zoom, 2, 5))
+        .await
+        .unwrap_err();
+    assert!(again.is_fenced(), "{again}");
+    let err = first.dead_letter(&zoom, "x", b"y").await.unwrap_err();
+    assert!(matches!(err, KafkaError::Fenced { .. }), "{err}");
 
-    // Taking over again: a fresh producer, fresh transactions, publishing works.
-    let d = p.publish(&zoom, &events(&zoom, 7, 3)).await.unwrap();
-    assert_eq!(d.count, 3);
+    second.publish(&zoom, &events(&zoom, 2, 5)).await.unwrap();
+    second.publish(&zoom, &events(&zoom, 7, 3)).await.unwrap();
+    assert!(!second.is_fenced());
+    let committed = read_all(&s.brokers, &zoom_topic, "read_committed");
+    let want: Vec<EventId> = events(&zoom, 0, 10).iter().map(|e| e.id).collect();
+    assert_eq!(ids(&committed), want, "each event once, in order");
+}
+
+/// A transaction open longer than `transaction.timeout.ms` (a broker frozen that long)
+/// is aborted by the broker, which bumps the producer epoch: librdkafka says "fenced",
+/// but no other instance exists. The producer is rebuilt, not stopped, and the batch
+/// sent again appears once. (The test broker looks for timed-out transactions every
+/// second.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_the_broker_timed_out_is_not_taken_for_fencing() {
+    let mut s = txn_bed("timeout").await;
+    s.properties
+        .insert("transaction.timeout.ms".into(), "2000".into());
+    s.properties
+        .insert("message.timeout.ms".into(), "2000".into());
+    let zoom = stream("acme", SourceKind::ZoomOperationLogs);
+    let zoom_topic = topic(&s, SourceKind::ZoomOperationLogs);
+    let p = EventProducer::new(&s).unwrap();
+    let batch = events(&zoom, 0, 8);
+    let mut txn = p.begin().await.unwrap();
+    txn.add_events(&zoom, &batch).await.unwrap();
+    // Longer than the timeout, plus the broker's check interval.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let err = txn.commit().await.unwrap_err();
+    eprintln!("the commit was told: {err}");
+    assert!(!err.is_fenced(), "{err}");
+    assert!(err.is_retryable(), "{err}");
+    assert!(!p.is_fenced());
+    p.publish(&zoom, &batch)
+        .await
+        .expect("the rebuilt producer publishes");
+    let committed = read_all(&s.brokers, &zoom_topic, "read_committed");
+    assert_eq!(
+        ids(&committed),
+        batch.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
 }
 
 /// An error in the middle of a batch aborts the whole batch: `commit` refuses with
 /// `Aborted` (retryable), and the producer is usable for the retry.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_step_aborts_the_batch_and_commit_says_aborted() {
-    let c = cluster();
-    let mut s = txn_settings(&c, "trawl-failed-step");
-    s.topic = trawl_kafka::TopicTemplate::new("missing.{source}").unwrap();
-    s.properties
-        .insert("allow.auto.create.topics".into(), "false".into());
+    let mut s = txn_bed("failed-step").await;
+    s.topic = trawl_kafka::TopicTemplate::new("failed-step.missing.{source}").unwrap();
     let p = EventProducer::new(&s).unwrap();
     let zoom = stream("acme", SourceKind::ZoomOperationLogs);
     let mut txn = p.begin().await.unwrap();
@@ -163,25 +256,29 @@ async fn a_failed_step_aborts_the_batch_and_commit_says_aborted() {
         .await
         .unwrap_err();
     assert!(!err.is_retryable(), "a missing topic is permanent: {err}");
+    assert!(err.to_string().contains("failed-step.missing"), "{err}");
     let err = txn.add_dead_letter(&zoom, "x", b"y").await.unwrap_err();
-    assert!(
-        matches!(err, trawl_kafka::KafkaError::Aborted { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, KafkaError::Aborted { .. }), "{err}");
     let err = txn.commit().await.unwrap_err();
-    assert!(
-        matches!(err, trawl_kafka::KafkaError::Aborted { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, KafkaError::Aborted { .. }), "{err}");
     assert!(err.is_retryable());
     // The producer goes on.
     p.dead_letter(&zoom, "malformed", b"{").await.unwrap();
+    let dl = read_all(&s.brokers, &s.dead_letter_topic, "read_committed");
+    assert_eq!(
+        dl.len(),
+        1,
+        "only the dead letter of the committed transaction"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn begin_is_refused_when_transactions_are_off() {
-    let c = cluster();
-    let p = EventProducer::new(&settings(&c)).unwrap();
+    let s = kafka_bed("no-txn").await;
+    let p = EventProducer::new(&s).unwrap();
     let err = p.begin().await.err().expect("refused");
     assert!(!err.is_retryable());
+    p.take_over()
+        .await
+        .expect("nothing to take over without transactions");
 }

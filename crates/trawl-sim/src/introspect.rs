@@ -1,8 +1,9 @@
 //! `/_sim/`: the simulator's truth and controls over HTTP, for tests in other
 //! processes and for people poking at a running binary.
 //!
-//! GET stats, GET ground_truth, GET now, GET/POST faults, POST inject, POST advance:
-//! the same things `SimHandle` offers in-process.
+//! GET stats, GET ground_truth, GET now, GET/POST faults, POST inject, POST advance,
+//! POST phone (buy or cancel Zoom Phone), POST void_tokens (another holder of the app
+//! credentials takes a token): the same things `SimHandle` offers in-process.
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
@@ -22,7 +23,9 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             .route("/faults", web::get().to(get_faults))
             .route("/faults", web::post().to(set_faults))
             .route("/inject", web::post().to(inject))
-            .route("/advance", web::post().to(advance)),
+            .route("/advance", web::post().to(advance))
+            .route("/phone", web::post().to(phone))
+            .route("/void_tokens", web::post().to(void_tokens)),
     );
 }
 
@@ -105,4 +108,36 @@ async fn advance(sim: web::Data<Sim>, q: web::Query<Advance>) -> HttpResponse {
     sim.clock
         .advance(Duration::milliseconds((q.seconds * 1000.0) as i64));
     HttpResponse::Ok().json(json!({"now": sim.clock.now()}))
+}
+
+#[derive(Deserialize)]
+struct PhoneQuery {
+    account: String,
+    enabled: bool,
+}
+
+async fn phone(sim: web::Data<Sim>, q: web::Query<PhoneQuery>) -> HttpResponse {
+    match sim.zoom_by_id.get(&q.account) {
+        Some(&idx) => {
+            sim.set_phone(idx, q.enabled);
+            tracing::info!(account = %q.account, enabled = q.enabled, "zoom phone switched");
+            HttpResponse::Ok().json(json!({"account": q.account, "phone": q.enabled}))
+        }
+        None => bad(format!("unknown zoom account {:?}", q.account)),
+    }
+}
+
+#[derive(Deserialize)]
+struct AccountQuery {
+    account: String,
+}
+
+async fn void_tokens(sim: web::Data<Sim>, q: web::Query<AccountQuery>) -> HttpResponse {
+    match sim.zoom_by_id.get(&q.account) {
+        Some(&idx) => {
+            sim.void_tokens(idx, sim.clock.now_ms());
+            HttpResponse::Ok().json(json!({"account": q.account, "voided": true}))
+        }
+        None => bad(format!("unknown zoom account {:?}", q.account)),
+    }
 }

@@ -22,11 +22,14 @@ mod state;
 mod stats;
 mod zoho;
 mod zoom;
+mod zoom_listing;
 mod zoom_params;
 
 pub use config::{
-    ClockConfig, ConfigError, DataConfig, Faults, HorizonError, Jitter, LimitOverrides, Order,
-    Plan, RateLimitConfig, RetryAfterFormat, SimConfig, ZohoOrg, ZoomAccount,
+    ClockConfig, ConfigError, DataConfig, DateZone, Faults, HorizonError, Jitter, LastPage,
+    LimitHeaders, LimitOverrides, NoPhone, Order, PageTokens, PagingConfig, Plan, RateLimitConfig,
+    RetryAfterFormat, SimConfig, VoidMessage, ZohoApi, ZohoEnd, ZohoOrg, ZohoSelect, ZohoThrottle,
+    ZoomAccount,
 };
 pub use server::{SimHandle, Simulator};
 pub use stats::{AccountStats, FaultStats, LimitStats, SimStats};

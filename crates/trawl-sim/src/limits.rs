@@ -25,6 +25,8 @@ pub(crate) enum LimitSpec {
     PerMinute {
         per_minute: u32,
         lock_ms: i64,
+        /// A request during the lock starts it over.
+        extends: bool,
     },
 }
 
@@ -58,7 +60,8 @@ pub(crate) fn zoom_spec(account: &ZoomAccount, family: SimFamily) -> LimitSpec {
 pub(crate) enum Verdict {
     /// Admitted; the daily cap and what remains of it, when there is one.
     Ok { daily: Option<(u64, u64)> },
-    /// Per-second limit (or Zoho's lock): try again in `retry_ms`.
+    /// Per-second limit (or Zoho's lock): try again in `retry_ms` (a Zoho lock that
+    /// extends on every call ends `retry_ms` after the last one).
     Qps { limit: f64, retry_ms: i64 },
     /// Daily cap reached: it resets at `reset_ms` (next 00:00 UTC).
     Daily { limit: u64, reset_ms: i64 },
@@ -135,7 +138,8 @@ impl Limiter {
             Some(LimitSpec::PerMinute {
                 per_minute,
                 lock_ms,
-            }) => per_minute_window(st, now, per_minute, lock_ms),
+                extends,
+            }) => per_minute_window(st, now, per_minute, lock_ms, extends),
         };
         match verdict {
             Verdict::Ok { .. } => st.stats.ok += 1,
@@ -192,9 +196,18 @@ fn bucket(st: &mut KeyState, now: i64, per_second: f64, daily: Option<u64>, shar
     Verdict::Ok { daily: remaining }
 }
 
-fn per_minute_window(st: &mut KeyState, now: i64, per_minute: u32, lock_ms: i64) -> Verdict {
+fn per_minute_window(
+    st: &mut KeyState,
+    now: i64,
+    per_minute: u32,
+    lock_ms: i64,
+    extends: bool,
+) -> Verdict {
     let limit = f64::from(per_minute) / 60.0;
     if now < st.lock_until {
+        if extends {
+            st.lock_until = now + lock_ms.max(1);
+        }
         return Verdict::Qps {
             limit,
             retry_ms: st.lock_until - now,
@@ -255,6 +268,7 @@ mod tests {
         let spec = Some(LimitSpec::PerMinute {
             per_minute: 3,
             lock_ms: 30_000,
+            extends: false,
         });
         for i in 0..3 {
             assert!(matches!(

@@ -2,8 +2,10 @@
 //! (`POST /oauth/v2/token`), and the registry of the access tokens they issued.
 //!
 //! Tokens expire on the simulated clock. Zoom can play either reading of whether a new
-//! token revokes the previous ones; Zoho answers its errors with HTTP 200 and allows at
-//! most 10 tokens per 10 minutes per refresh token, keeping at most 15 active.
+//! token revokes the previous ones (and another holder of the same credentials voiding
+//! them, see `zoom.rs`); a Zoom token holds the scopes the app has. Zoho answers its
+//! errors with HTTP 200 and allows at most 10 tokens per 10 minutes per refresh token,
+//! keeping at most 15 active.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -29,9 +31,22 @@ const ZOHO_TOKENS_PER_WINDOW: usize = 10;
 const ZOHO_WINDOW_MS: i64 = 10 * 60_000;
 const ZOHO_MAX_ACTIVE: usize = 15;
 
+/// What a presented access token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenCheck {
+    Valid {
+        principal: Principal,
+        issued_ms: i64,
+    },
+    Expired(Principal),
+    /// Never issued, or revoked by a newer one.
+    Unknown,
+}
+
 #[derive(Default)]
 struct Registry {
-    tokens: HashMap<String, (Principal, i64)>,
+    /// token -> (principal, issued at, expires at)
+    tokens: HashMap<String, (Principal, i64, i64)>,
     /// Per principal, the tokens issued (issue instant, token), oldest first.
     issued: HashMap<Principal, VecDeque<(i64, String)>>,
 }
@@ -47,14 +62,15 @@ impl Tokens {
         }
     }
 
-    /// The principal of a valid token; otherwise `Err` with the principal of an
-    /// expired one (`None` when unknown or revoked).
-    pub fn check(&self, token: &str, now: i64) -> Result<Principal, Option<Principal>> {
+    pub fn check(&self, token: &str, now: i64) -> TokenCheck {
         let reg = self.reg.lock().unwrap_or_else(|e| e.into_inner());
         match reg.tokens.get(token) {
-            None => Err(None),
-            Some(&(p, exp)) if exp <= now => Err(Some(p)),
-            Some(&(p, _)) => Ok(p),
+            None => TokenCheck::Unknown,
+            Some(&(p, _, exp)) if exp <= now => TokenCheck::Expired(p),
+            Some(&(principal, issued_ms, _)) => TokenCheck::Valid {
+                principal,
+                issued_ms,
+            },
         }
     }
 
@@ -91,7 +107,7 @@ impl Tokens {
             }
         }
         q.push_back((now, token.clone()));
-        reg.tokens.insert(token, (p, now + ttl_ms));
+        reg.tokens.insert(token, (p, now, now + ttl_ms));
     }
 }
 
@@ -161,10 +177,13 @@ pub(crate) fn zoom_token(sim: &Sim, req: &HttpRequest, body: &[u8]) -> Reply {
         .issue(Principal::Zoom(idx), token.clone(), now, ttl * 1000, keep);
     sim.count(&acct.account_id, AccountEvent::TokenIssued);
     info!(account = %acct.account_id, "zoom token issued");
-    let mut scope = "report:read:admin report:read:operation_logs:admin".to_string();
-    if acct.phone {
-        scope.push_str(" phone:read:admin phone:read:operation_logs:admin");
-    }
+    let scope = crate::zoom::KNOWN_SCOPES
+        .iter()
+        .filter(|s| sim.phone_enabled(idx) || !s.starts_with("phone:"))
+        .filter(|s| !acct.missing_scopes.iter().any(|m| m == *s))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
     Resp::json(
         200,
         &json!({"access_token": token, "token_type": "bearer", "expires_in": ttl, "scope": scope}),

@@ -137,6 +137,18 @@ impl SimHandle {
         self.inner.sim.ground_truth(account, api, from, to)
     }
 
+    /// [`SimHandle::ground_truth`] with the instant each record became visible: later
+    /// than its time for a late record (tests tell records late beyond a lookback apart).
+    pub fn ground_truth_seen(
+        &self,
+        account: &str,
+        api: SimApi,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<(Value, DateTime<Utc>)> {
+        self.inner.sim.ground_truth_seen(account, api, from, to)
+    }
+
     /// Adds `n` records with time = now and `late` records with time = now - `age`,
     /// all visible from now on.
     pub fn inject(&self, account: &str, api: SimApi, n: usize, late: usize, age: Duration) {
@@ -149,6 +161,26 @@ impl SimHandle {
             late,
             age.num_milliseconds(),
         );
+    }
+
+    /// Buys (`true`) or cancels Zoom Phone for a Zoom account while the simulator runs;
+    /// `false` for an unknown account.
+    pub fn set_phone(&self, account: &str, enabled: bool) -> bool {
+        let sim = &self.inner.sim;
+        sim.zoom_by_id
+            .get(account)
+            .map(|&i| sim.set_phone(i, enabled))
+            .is_some()
+    }
+
+    /// Another holder of a Zoom account's app credentials takes a token now, voiding
+    /// every token issued before; `false` for an unknown account.
+    pub fn void_tokens(&self, account: &str) -> bool {
+        let sim = &self.inner.sim;
+        sim.zoom_by_id
+            .get(account)
+            .map(|&i| sim.void_tokens(i, sim.clock.now_ms()))
+            .is_some()
     }
 
     /// Replaces the faults in force (rates are clamped to [0, 1]).

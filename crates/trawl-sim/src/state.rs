@@ -37,6 +37,11 @@ pub(crate) struct Sim {
     pub token_errors: AtomicU64,
     pub unauthorized: AtomicU64,
     accounts: Mutex<HashMap<String, AccountStats>>,
+    /// Zoom Phone switched on or off at run time (`/_sim/phone`), by account index.
+    phone_now: Mutex<HashMap<usize, bool>>,
+    /// When another holder last voided a Zoom account's tokens by request
+    /// (`/_sim/void_tokens`), by account index.
+    voided_at: Mutex<HashMap<usize, i64>>,
 }
 
 /// Which per-account counter to bump.
@@ -86,6 +91,8 @@ impl Sim {
             token_errors: AtomicU64::new(0),
             unauthorized: AtomicU64::new(0),
             accounts: Mutex::new(HashMap::new()),
+            phone_now: Mutex::new(HashMap::new()),
+            voided_at: Mutex::new(HashMap::new()),
             config,
         }
     }
@@ -114,6 +121,48 @@ impl Sim {
         }
     }
 
+    /// Whether Zoom account `idx` has Zoom Phone now (its config, or what `/_sim/phone`
+    /// set since).
+    pub fn phone_enabled(&self, idx: usize) -> bool {
+        let now = self.phone_now.lock().unwrap_or_else(|e| e.into_inner());
+        now.get(&idx)
+            .copied()
+            .unwrap_or(self.config.zoom_accounts[idx].phone)
+    }
+
+    /// Buys (or cancels) Zoom Phone for account `idx` while the simulator runs.
+    pub fn set_phone(&self, idx: usize, enabled: bool) {
+        let mut now = self.phone_now.lock().unwrap_or_else(|e| e.into_inner());
+        now.insert(idx, enabled);
+    }
+
+    /// Another holder of account `idx`'s app credentials takes a token now, voiding the
+    /// earlier ones.
+    pub fn void_tokens(&self, idx: usize, now_ms: i64) {
+        let mut v = self.voided_at.lock().unwrap_or_else(|e| e.into_inner());
+        v.insert(idx, now_ms);
+    }
+
+    /// Tokens of account `idx` issued before this instant are void: the later of the last
+    /// `/_sim/void_tokens` and the last periodic void (`void_tokens_every_secs`).
+    pub fn voided_before(&self, idx: usize, now_ms: i64) -> i64 {
+        let every = self.config.zoom_accounts[idx].void_tokens_every_secs as i64 * 1000;
+        let start = self.clock.start_ms();
+        let periodic = if every > 0 && now_ms >= start + every {
+            start + (now_ms - start) / every * every
+        } else {
+            i64::MIN
+        };
+        let manual = self
+            .voided_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&idx)
+            .copied()
+            .unwrap_or(i64::MIN);
+        periodic.max(manual)
+    }
+
     /// Volume and first day of an account's stream; `None` for an unknown account.
     pub fn spec(&self, account: &str, api: SimApi) -> Option<StreamSpec> {
         let start = self.clock.start_ms();
@@ -123,10 +172,11 @@ impl Sim {
                 Some(data::spec(o.records_per_day, o.history_days, start))
             }
             SimApi::ZoomOperationLogs | SimApi::ZoomPhoneOperationLogs => {
-                let a = &self.config.zoom_accounts[*self.zoom_by_id.get(account)?];
+                let idx = *self.zoom_by_id.get(account)?;
+                let a = &self.config.zoom_accounts[idx];
                 let per_day = if api == SimApi::ZoomOperationLogs {
                     a.records_per_day
-                } else if a.phone {
+                } else if self.phone_enabled(idx) {
                     a.phone_records_per_day
                 } else {
                     0
@@ -144,6 +194,21 @@ impl Sim {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Vec<Value> {
+        self.ground_truth_seen(account, api, from, to)
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect()
+    }
+
+    /// [`Sim::ground_truth`], each record with the instant it became visible (later than
+    /// its time for a late record).
+    pub fn ground_truth_seen(
+        &self,
+        account: &str,
+        api: SimApi,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<(Value, DateTime<Utc>)> {
         let Some(spec) = self.spec(account, api) else {
             return Vec::new();
         };
@@ -157,7 +222,14 @@ impl Sim {
             snap,
         );
         let ctx = self.store.ctx(api, account);
-        self.store.render(api, &ctx, &recs)
+        recs.iter()
+            .map(|r| {
+                (
+                    self.store.render_one(api, &ctx, r),
+                    crate::clock::from_ms(r.visible_ms),
+                )
+            })
+            .collect()
     }
 
     pub fn stats(&self) -> SimStats {

@@ -1,18 +1,21 @@
 //! Zoho Mail's organization audit records: `GET /api/organization/{zoid}/activity`.
 //!
-//! `Authorization: Zoho-oauthtoken <token>`; `startTime`/`endTime` in ms (both ends
-//! inclusive), `limit` 1..200 (default 10), `searchKey` criteria joined by `::`, and
-//! keyset paging with `lastIndexTime` + `lastEntityId` from the previous answer. Errors
-//! and throttling answer in Zoho's envelope (`{"status":{..},"data":{..}}`).
+//! `Authorization: Zoho-oauthtoken <token>`; `startTime`/`endTime` in ms, selecting on
+//! `requestTime` or on index time, `endTime` inclusive or not (`[zoho]` in the config);
+//! `limit` 1..200 (default 10), `searchKey` criteria joined by `::`, and keyset paging by
+//! index time with `lastIndexTime` + `lastEntityId` from the previous answer. Errors
+//! answer in Zoho's envelope (`{"status":{..},"data":{..}}`); throttling as a 429
+//! envelope, or as HTTP 400 or 200 with `URL_ROLLING_THROTTLES_LIMIT_EXCEEDED` and the
+//! lock time only in the message.
 
 use actix_web::HttpRequest;
 use serde_json::{json, Value};
 
-use crate::config::Order;
-use crate::data::{render, zoho_code_matches, zoho_entity_id, zoho_index_time, Rec};
+use crate::config::{Order, ZohoEnd, ZohoSelect, ZohoThrottle};
+use crate::data::{zoho_code_matches, zoho_entity_id, zoho_index_time, Rec, Select};
 use crate::faults::Style;
 use crate::limits::{LimitSpec, Verdict};
-use crate::oauth::Principal;
+use crate::oauth::{Principal, TokenCheck};
 use crate::reply::{Reply, Resp};
 use crate::state::{AccountEvent, Sim};
 use crate::zoom::{query_map, token_of};
@@ -47,10 +50,15 @@ pub(crate) fn activity(sim: &Sim, req: &HttpRequest, zoid: &str) -> Reply {
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let now = sim.clock.now_ms();
     let idx = match token_of(req, "Zoho-oauthtoken").map(|t| sim.tokens.check(t, now)) {
-        Some(Ok(Principal::Zoho(i))) => i,
+        Some(TokenCheck::Valid {
+            principal: Principal::Zoho(i),
+            ..
+        }) => i,
         other => {
             let org = match other {
-                Some(Err(Some(Principal::Zoho(i)))) => sim.config.zoho_orgs[i].zoid.as_str(),
+                Some(TokenCheck::Expired(Principal::Zoho(i))) => {
+                    sim.config.zoho_orgs[i].zoid.as_str()
+                }
                 _ => "",
             };
             sim.count(org, AccountEvent::Unauthorized);
@@ -66,17 +74,14 @@ pub(crate) fn activity(sim: &Sim, req: &HttpRequest, zoid: &str) -> Reply {
     let spec = (!sim.config.unlimited).then_some(LimitSpec::PerMinute {
         per_minute: org.requests_per_minute,
         lock_ms: org.lock_secs as i64 * 1000,
+        extends: org.lock_extends,
     });
-    if !matches!(
-        sim.limiter.check(&org.zoid, API.family(), now, spec),
-        Verdict::Ok { .. }
-    ) {
-        return err(
-            429,
-            "Too many requests",
-            "TOO_MANY_REQUESTS",
-            "You have made too many requests continuously. Please try again after some time.",
-        );
+    match sim.limiter.check(&org.zoid, API.family(), now, spec) {
+        Verdict::Ok { .. } => {}
+        Verdict::Qps { retry_ms, .. }
+        | Verdict::Daily {
+            reset_ms: retry_ms, ..
+        } => return throttled(org.throttle, retry_ms),
     }
     if let Some(fault) = sim.faults.before(Style::Zoho, false) {
         return fault;
@@ -90,6 +95,36 @@ pub(crate) fn activity(sim: &Sim, req: &HttpRequest, zoid: &str) -> Reply {
         );
     }
     page(sim, req, idx, now)
+}
+
+/// A throttled request, in the configured form; the lock's end only in the message.
+fn throttled(form: ZohoThrottle, retry_ms: i64) -> Reply {
+    let status =
+        match form {
+            ZohoThrottle::Http429 => return err(
+                429,
+                "Too many requests",
+                "TOO_MANY_REQUESTS",
+                "You have made too many requests continuously. Please try again after some time.",
+            ),
+            ZohoThrottle::Http400 => 400,
+            ZohoThrottle::Http200 => 200,
+        };
+    // Zoho speaks in minutes; a lock shorter than one (tests) in seconds.
+    let when = if retry_ms >= 60_000 {
+        format!("{} minutes", (retry_ms + 59_999) / 60_000)
+    } else {
+        format!("{} seconds", (retry_ms + 999) / 1000)
+    };
+    Resp::json(
+        status,
+        &json!({"error": {
+            "code": "URL_ROLLING_THROTTLES_LIMIT_EXCEEDED",
+            "title": "URL_ROLLING_THROTTLES_LIMIT_EXCEEDED",
+            "message": format!("You have exceeded the permitted number of API calls. Try again after {when}."),
+        }}),
+    )
+    .into()
 }
 
 fn page(sim: &Sim, req: &HttpRequest, idx: usize, now: i64) -> Reply {
@@ -146,27 +181,44 @@ fn page(sim: &Sim, req: &HttpRequest, idx: usize, now: i64) -> Reply {
     let snap = sim.store.snapshot(now);
     let ctx = sim.store.ctx(API, &org.zoid);
     let newest_first = sim.config.order != Order::OldestFirst;
-    // Only the part of the range past the cursor needs reading.
-    let (mut from, mut end) = (from, to.saturating_add(1));
+    let end = match sim.config.zoho.end_time {
+        ZohoEnd::Inclusive => to.saturating_add(1),
+        ZohoEnd::Exclusive => to,
+    };
+    let mut end_time = end;
+    // Newest first, only what was indexed before the cursor needs reading (a record's
+    // requestTime is never after its index time).
     if let Some(t) = last.and_then(|t| i64::try_from(t / 1000).ok()) {
         if newest_first {
-            end = end.min(t.saturating_add(1));
-        } else {
-            from = from.max(t);
+            end_time = end_time.min(t.saturating_add(1));
         }
     }
-    let mut list: Vec<Rec> = sim.store.records(API, &org.zoid, spec, from, end, snap);
+    let select = match sim.config.zoho.select_on {
+        ZohoSelect::RequestTime => Select::Time {
+            from_ms: from,
+            to_ms: end_time,
+        },
+        ZohoSelect::IndexTime => Select::Visible {
+            from_ms: from,
+            to_ms: end,
+        },
+    };
+    let mut list: Vec<Rec> = sim.store.select(API, &org.zoid, spec, select, snap);
+    // Keyset order: index time, then entity id.
+    let key = |r: &Rec| (zoho_index_time(r), zoho_entity_id(&ctx, r));
+    list.sort_by_cached_key(key);
     if newest_first {
         list.reverse();
     }
+    let cursor = last.map(|t| (t, get("lastEntityId").unwrap_or("").to_string()));
     let mut audit = Vec::new();
     let mut last_rec = None;
-    for rec in list.iter().filter(|r| match last {
+    for rec in list.iter().filter(|r| match &cursor {
         None => true,
-        Some(t) if newest_first => zoho_index_time(r) < t,
-        Some(t) => zoho_index_time(r) > t,
+        Some(c) if newest_first => key(r) < *c,
+        Some(c) => key(r) > *c,
     }) {
-        let v = render(API, &ctx, rec);
+        let v = sim.store.render_one(API, &ctx, rec);
         if criteria.iter().all(|(k, val)| matches(rec, &v, k, val)) {
             audit.push(v);
             last_rec = Some(*rec);

@@ -6,7 +6,10 @@ mod behaviour {
     pub mod common;
     mod data;
     mod faults;
+    mod field;
     mod limits;
     mod paging;
     mod validation;
+    mod zoho_readings;
+    mod zoom_readings;
 }

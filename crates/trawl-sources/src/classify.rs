@@ -1,16 +1,73 @@
 //! The classification every API answer goes through once its API-specific meaning (page
-//! token expired, 6-month horizon, no Phone plan, ...) has been checked.
+//! token expired, 6-month horizon, no Phone plan, Zoho's envelope, ...) has been checked.
 //!
 //! 2xx passes; 429 becomes [`SourceError::RateLimited`] with what the headers and body
-//! say; 401 drops the token (the next call refreshes once) and is retryable, but a 401
-//! right after a fresh token is permanent; 5xx and 408 are retryable; every other answer
-//! is permanent, worded with the API's own message.
+//! say, read with distrust: the rate-limit label must be one of the vendor's known labels
+//! (the API never chooses a metric label), and a `Retry-After` beyond any sane pause
+//! (past the next UTC midnight for a daily limit, past a minute for a per-second one,
+//! past an hour when the kind is unknown) or that is not a time at all is capped and
+//! noted, never followed; a 429 without any header is still a 429. 401 drops the token so the next call refreshes it ([`Status::Refresh`]: another
+//! holder of the same app credentials may void it at any time, again and again; the
+//! token cache keeps those refreshes bounded). 5xx and 408 are retryable; every other
+//! answer is permanent, worded with the API's own message.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 
 use crate::auth::{AccessToken, TokenCache};
-use crate::error::{LimitType, RateLimitInfo, RetryAfter, SourceError};
+use crate::error::{LimitType, RateLimitInfo, RetryAfter, RetryAfterIssue, SourceError};
 use crate::http::Answer;
+
+/// How long past the next UTC midnight a daily limit may pause an account.
+pub const DAILY_MARGIN: Duration = Duration::minutes(5);
+/// The longest pause a per-second limit may ask for (its bucket refills within a second).
+pub const MAX_QPS_PAUSE: Duration = Duration::minutes(1);
+/// The longest pause any other 429 may ask for.
+pub const MAX_PAUSE: Duration = Duration::hours(1);
+
+/// The labels Zoom's rate-limit tables know (`X-RateLimit-Category`).
+pub const KNOWN_LABELS: [&str; 4] = ["Light", "Medium", "Heavy", "Resource-intensive"];
+
+/// A header's label as one of [`KNOWN_LABELS`]; anything else is `None`.
+pub fn known_label(header: &str) -> Option<&'static str> {
+    let norm: String = header
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    KNOWN_LABELS
+        .into_iter()
+        .find(|l| l.replace('-', "").to_ascii_lowercase() == norm)
+}
+
+/// The instant a pause may last until at most: the next UTC midnight plus a margin for
+/// a daily limit, a minute for a per-second one, an hour when the kind is unknown.
+pub fn pause_cap(kind: LimitType, now: DateTime<Utc>) -> DateTime<Utc> {
+    match kind {
+        LimitType::Daily => {
+            now.duration_trunc(Duration::days(1)).unwrap_or(now) + Duration::days(1) + DAILY_MARGIN
+        }
+        LimitType::Qps => now + MAX_QPS_PAUSE,
+        LimitType::Unknown => now + MAX_PAUSE,
+    }
+}
+
+/// A stated resume instant, capped; the issue when it had to be.
+pub(crate) fn bounded(
+    at: Option<DateTime<Utc>>,
+    kind: LimitType,
+    now: DateTime<Utc>,
+) -> (Option<RetryAfter>, Option<Box<RetryAfterIssue>>) {
+    let cap = pause_cap(kind, now);
+    match at {
+        Some(t) if t > cap => (
+            Some(RetryAfter(cap)),
+            Some(Box::new(RetryAfterIssue::TooFar { said: t })),
+        ),
+        Some(t) => (Some(RetryAfter(t.max(now))), None),
+        None => (None, None),
+    }
+}
 
 /// Reads a 429's headers and body.
 pub(crate) fn rate_limit_from(answer: &Answer, scope: &str, now: DateTime<Utc>) -> RateLimitInfo {
@@ -23,18 +80,28 @@ pub(crate) fn rate_limit_from(answer: &Answer, scope: &str, now: DateTime<Utc>) 
     let number = |name: &str| {
         answer
             .header(name)
-            .and_then(|v| v.trim().parse::<u64>().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok())
     };
+    let stated = answer.header("retry-after");
+    let parsed = stated.map(|v| RetryAfter::parse(v, now));
+    let (retry_after, mut issue) = bounded(parsed.flatten().map(|r| r.at()), kind, now);
+    if let (Some(said), Some(None)) = (stated, parsed) {
+        issue = Some(Box::new(RetryAfterIssue::Unreadable {
+            said: said.chars().take(64).collect(),
+        }));
+    }
+    if let Some(i) = &issue {
+        tracing::warn!(%scope, issue = %i, "Retry-After not followed as sent");
+    }
     RateLimitInfo {
         scope: scope.to_string(),
         label: answer
             .header("x-ratelimit-category")
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()),
+            .and_then(known_label)
+            .map(str::to_string),
         kind,
-        retry_after: answer
-            .header("retry-after")
-            .and_then(|v| RetryAfter::parse(v, now)),
+        retry_after,
+        retry_after_issue: issue,
         limit: number("x-ratelimit-limit"),
         remaining: number("x-ratelimit-remaining"),
         message,
@@ -53,12 +120,13 @@ fn limit_type_of(text: &str) -> Option<LimitType> {
     }
 }
 
-/// The API's own words: Zoom `message`, Zoho `status.description` / `data.moreInfo`,
-/// OAuth `error`, or a short plain-text body. HTML pages give `None`.
+/// The API's own words: Zoom `message`, Zoho `status.description` / `data.moreInfo` or
+/// `error.message`, OAuth `error`, or a short plain-text body. HTML pages give `None`.
 pub(crate) fn api_message(body: &str) -> Option<String> {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
         let pick = |p: &str| v.pointer(p).and_then(|m| m.as_str()).map(str::to_string);
         let found = pick("/message")
+            .or_else(|| pick("/error/message"))
             .or_else(|| {
                 let more = pick("/data/moreInfo").or_else(|| pick("/data/errorCode"));
                 match (pick("/status/description"), more) {
@@ -67,7 +135,9 @@ pub(crate) fn api_message(body: &str) -> Option<String> {
                 }
             })
             .or_else(|| pick("/error"));
-        return found.filter(|m| !m.trim().is_empty());
+        return found
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| m.chars().take(300).collect());
     }
     let t = body.trim();
     if t.is_empty() || t.starts_with('<') {
@@ -84,44 +154,41 @@ pub(crate) fn api_code(body: &str) -> Option<i64> {
         .and_then(|c| c.as_i64().or_else(|| c.as_str()?.parse().ok()))
 }
 
-/// Remembers a 401 so that a second one in a row (with a fresh token) is permanent.
-#[derive(Debug, Default)]
-pub(crate) struct AuthStrikes {
-    last_was_401: bool,
+/// What an answer's status means, when it is not an error.
+#[derive(Debug)]
+pub(crate) enum Status {
+    /// 2xx: read the page.
+    Fine,
+    /// The token was refused (expired, or voided by another holder of the credentials):
+    /// dropped from the cache; ask again and the next call refreshes it.
+    Refresh { reason: String },
 }
 
-/// Classifies an answer's status. `Ok(())` for 2xx.
+/// Classifies an answer's status.
 pub(crate) async fn check_status(
     answer: &Answer,
     token: &AccessToken,
     tokens: &TokenCache,
-    strikes: &mut AuthStrikes,
     scope: &str,
     now: DateTime<Utc>,
-) -> Result<(), SourceError> {
+) -> Result<Status, SourceError> {
     let status = answer.status;
     let said = || {
         api_message(&answer.body)
             .map(|m| format!(": {m}"))
             .unwrap_or_default()
     };
-    if status == 401 {
-        tokens.invalidate(token).await;
-        if std::mem::replace(&mut strikes.last_was_401, true) {
-            return Err(SourceError::permanent(format!(
-                "{scope}: the API refused a freshly issued access token (HTTP 401{}); \
-                 check the app's scopes and that it is activated",
-                said()
-            )));
-        }
-        return Err(SourceError::retryable(format!(
-            "{scope}: access token refused (HTTP 401{}); token dropped, the next call refreshes it",
-            said()
-        )));
-    }
-    strikes.last_was_401 = false;
     match status {
-        200..=299 => Ok(()),
+        200..=299 => Ok(Status::Fine),
+        401 => {
+            tokens.invalidate(token).await;
+            Ok(Status::Refresh {
+                reason: format!(
+                    "{scope}: access token refused (HTTP 401{}); dropped, the next request refreshes it",
+                    said()
+                ),
+            })
+        }
         429 => Err(SourceError::RateLimited(rate_limit_from(
             answer, scope, now,
         ))),
@@ -167,5 +234,18 @@ pub(crate) fn json_object(
                 &answer.body,
             ))
         }
+    }
+}
+
+/// A record that did not parse, kept as its JSON text with the reason.
+pub(crate) fn rejected(
+    scope: &str,
+    index: usize,
+    why: &str,
+    raw: &serde_json::Value,
+) -> crate::scan::Rejected {
+    crate::scan::Rejected {
+        reason: format!("{scope}: record {index} does not parse: {why}"),
+        raw: raw.to_string(),
     }
 }

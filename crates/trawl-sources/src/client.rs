@@ -3,7 +3,10 @@
 //! A single `reqwest::Client` keeps one connection pool, so thousands of tenants on the
 //! same vendor host reuse a handful of TLS connections. rustls (no OpenSSL), gzip, and
 //! timeouts on connect, on each read and on the whole request, so a stalled vendor turns
-//! into a retryable error instead of a stuck stream.
+//! into a retryable error instead of a stuck stream. It follows no redirects (a 307/308
+//! would resend a token form with the client secret and refresh token to another host:
+//! `http::read_answer` turns a redirect into an error naming the host), and every answer
+//! is read with a size limit ([`HttpClient::max_body_bytes`]).
 
 use std::time::Duration;
 
@@ -20,7 +23,13 @@ pub struct HttpClient {
     pub pool_idle_timeout: Duration,
     pub pool_max_idle_per_host: usize,
     pub user_agent: String,
+    /// The most of one answer read, after gzip decoding (`http.max_body_bytes`).
+    pub max_body_bytes: usize,
 }
+
+/// The default answer size limit: 16 MiB. The largest real pages (300 Zoom records,
+/// 200 Zoho records) are a few hundred KB (benches/RESULTS.md, "Answer size limit").
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 impl Default for HttpClient {
     fn default() -> Self {
@@ -31,6 +40,7 @@ impl Default for HttpClient {
             pool_idle_timeout: Duration::from_secs(90),
             pool_max_idle_per_host: 32,
             user_agent: default_user_agent(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -41,11 +51,14 @@ pub fn default_user_agent() -> String {
 }
 
 impl HttpClient {
-    /// Builds the client. Fails only if the TLS backend cannot start.
+    /// Builds the client and makes `max_body_bytes` the process's answer limit. Fails
+    /// only if the TLS backend cannot start.
     pub fn build(&self) -> Result<reqwest::Client, SourceError> {
+        crate::http::set_max_body(self.max_body_bytes);
         reqwest::Client::builder()
             .use_rustls_tls()
             .gzip(true)
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.connect_timeout)
             .read_timeout(self.read_timeout)
             .timeout(self.request_timeout)

@@ -141,13 +141,15 @@ impl RetryAfter {
         let v = value.trim();
         if let Ok(secs) = v.parse::<u64>() {
             let secs = i64::try_from(secs).ok()?;
-            return Some(RetryAfter(now + Duration::try_seconds(secs)?));
+            return now
+                .checked_add_signed(Duration::try_seconds(secs)?)
+                .map(RetryAfter);
         }
         if let Ok(secs) = v.parse::<f64>() {
             if (0.0..1e9).contains(&secs) {
-                return Some(RetryAfter(
-                    now + Duration::milliseconds((secs * 1000.0) as i64),
-                ));
+                return now
+                    .checked_add_signed(Duration::milliseconds((secs * 1000.0) as i64))
+                    .map(RetryAfter);
             }
         }
         if let Ok(t) = DateTime::parse_from_rfc3339(v) {
@@ -163,19 +165,59 @@ impl RetryAfter {
     }
 }
 
-/// What a 429 told us.
+/// Why a stated `Retry-After` was not followed as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryAfterIssue {
+    /// Beyond any sane pause: `retry_after` holds the cap instead (next UTC midnight plus
+    /// a margin for a daily limit, an hour otherwise).
+    TooFar { said: DateTime<Utc> },
+    /// Neither seconds nor a date (the first 64 characters).
+    Unreadable { said: String },
+}
+
+impl RetryAfterIssue {
+    /// A short, bounded label for metrics: `too_far` or `unreadable`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RetryAfterIssue::TooFar { .. } => "too_far",
+            RetryAfterIssue::Unreadable { .. } => "unreadable",
+        }
+    }
+}
+
+impl fmt::Display for RetryAfterIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RetryAfterIssue::TooFar { said } => {
+                write!(
+                    f,
+                    "Retry-After {} is too far ahead; capped",
+                    said.to_rfc3339()
+                )
+            }
+            RetryAfterIssue::Unreadable { said } => write!(f, "Retry-After {said:?} is not a time"),
+        }
+    }
+}
+
+/// What a 429 (or another form of throttling) told us.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RateLimitInfo {
     /// Who was limited, for the error text: `tenant acme, source zoom.operation_logs`.
     pub scope: String,
-    /// `X-RateLimit-Category` (e.g. `Heavy`).
+    /// `X-RateLimit-Category`, only ever one of the vendor's known labels (`Heavy`, ...):
+    /// the API never chooses a metric label value.
     pub label: Option<String>,
     pub kind: LimitType,
+    /// When to resume: what the API said, bounded (see `retry_after_issue`).
     pub retry_after: Option<RetryAfter>,
+    /// Set when the API's `Retry-After` was capped or unreadable (count it). Boxed: it
+    /// is rare, and keeps every `Result<_, SourceError>` small.
+    pub retry_after_issue: Option<Box<RetryAfterIssue>>,
     /// `X-RateLimit-Limit`.
-    pub limit: Option<u64>,
-    /// `X-RateLimit-Remaining`.
-    pub remaining: Option<u64>,
+    pub limit: Option<u32>,
+    /// `X-RateLimit-Remaining` (seen to be another limit's: informative only).
+    pub remaining: Option<u32>,
     /// The API's own words, if it gave any.
     pub message: Option<String>,
 }
@@ -194,6 +236,9 @@ impl fmt::Display for RateLimitInfo {
         }
         if let Some(r) = &self.retry_after {
             write!(f, ", retry after {}", r.0.to_rfc3339())?;
+        }
+        if let Some(i) = &self.retry_after_issue {
+            write!(f, "; {i}")?;
         }
         f.write_str(")")?;
         if let Some(m) = &self.message {
@@ -232,6 +277,9 @@ mod tests {
         );
         assert_eq!(RetryAfter::parse("soon", now()), None);
         assert_eq!(RetryAfter::parse("-3", now()), None);
+        // Far beyond the calendar: no panic, nothing to follow.
+        assert_eq!(RetryAfter::parse("18446744073709551615", now()), None);
+        assert_eq!(RetryAfter::parse("9223372036854775807", now()), None);
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! The vendors' published rate limits, as numbers the engine's rate limiter starts from.
 //!
+//! Words: **rate limits** are the vendor's numbers (and a tenant's `rate_limits`
+//! override of them); a **bucket** is trawl's pacing state for one account and one
+//! [`LimitKey`], kept by the engine's `RateLimiter`.
+//!
 //! Zoom limits apply per account and per label, and are shared by every app installed on
 //! that account; the Phone API has its own table. Zoho does not publish Mail API limits,
 //! so a conservative default (30 requests a minute per organization) is used; the engine
-//! lets a tenant override it. A [`LimitKey`] names one bucket: all streams of an account
-//! whose endpoints share a key share one bucket.
+//! lets a tenant override it. A [`LimitKey`] names one of an account's rate limits: all
+//! streams of an account (whichever tenants name it) whose endpoints share a key share
+//! one bucket.
 
 use std::fmt;
 
@@ -46,7 +51,7 @@ impl fmt::Display for ApiFamily {
     }
 }
 
-/// One bucket of an account: (API family, rate-limit label).
+/// One of an account's rate limits: (API family, rate-limit label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LimitKey {
     pub family: ApiFamily,
@@ -68,7 +73,7 @@ impl LimitKey {
         label: "Mail",
     };
 
-    /// The bucket a source's requests are charged to.
+    /// The rate limit a source's requests count against.
     pub fn of(kind: SourceKind) -> Self {
         match kind {
             SourceKind::ZoomOperationLogs => Self::ZOOM_HEAVY,
@@ -84,22 +89,23 @@ impl fmt::Display for LimitKey {
     }
 }
 
-/// A bucket's size: sustained requests per second and the daily cap (resets 00:00 UTC).
+/// An account's rate limits for one [`LimitKey`]: sustained requests per second and the
+/// daily cap (resets 00:00 UTC).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
+pub struct RateLimits {
     pub per_second: f64,
     pub daily: Option<u32>,
 }
 
 /// Zoho's default: about 30 requests a minute per organization, no daily cap.
-pub const ZOHO_DEFAULT: Limits = Limits {
+pub const ZOHO_DEFAULT: RateLimits = RateLimits {
     per_second: 0.5,
     daily: None,
 };
 
 /// The limits of the `Heavy` label (the one every endpoint trawl calls carries) for a
 /// family and plan, from the vendor's tables.
-pub fn plan_limits(family: ApiFamily, plan: Plan) -> Limits {
+pub fn plan_rate_limits(family: ApiFamily, plan: Plan) -> RateLimits {
     let (per_second, daily) = match (family, plan) {
         (ApiFamily::ZoomMain, Plan::Free) => (1.0, Some(1_000)),
         (ApiFamily::ZoomMain, Plan::Pro) => (10.0, Some(30_000)),
@@ -110,7 +116,7 @@ pub fn plan_limits(family: ApiFamily, plan: Plan) -> Limits {
         (ApiFamily::ZoomPhone, Plan::Business) => (10.0, Some(30_000)),
         (ApiFamily::ZohoMail, _) => return ZOHO_DEFAULT,
     };
-    Limits { per_second, daily }
+    RateLimits { per_second, daily }
 }
 
 #[cfg(test)]
@@ -119,17 +125,20 @@ mod tests {
 
     #[test]
     fn tables_match_the_vendor_docs() {
-        let l = plan_limits(ApiFamily::ZoomMain, Plan::Pro);
+        let l = plan_rate_limits(ApiFamily::ZoomMain, Plan::Pro);
         assert_eq!((l.per_second, l.daily), (10.0, Some(30_000)));
-        let l = plan_limits(ApiFamily::ZoomMain, Plan::Business);
+        let l = plan_rate_limits(ApiFamily::ZoomMain, Plan::Business);
         assert_eq!((l.per_second, l.daily), (40.0, Some(60_000)));
-        let l = plan_limits(ApiFamily::ZoomMain, Plan::Free);
+        let l = plan_rate_limits(ApiFamily::ZoomMain, Plan::Free);
         assert_eq!((l.per_second, l.daily), (1.0, Some(1_000)));
-        let l = plan_limits(ApiFamily::ZoomPhone, Plan::Pro);
+        let l = plan_rate_limits(ApiFamily::ZoomPhone, Plan::Pro);
         assert_eq!((l.per_second, l.daily), (5.0, Some(15_000)));
-        let l = plan_limits(ApiFamily::ZoomPhone, Plan::Business);
+        let l = plan_rate_limits(ApiFamily::ZoomPhone, Plan::Business);
         assert_eq!((l.per_second, l.daily), (10.0, Some(30_000)));
-        assert_eq!(plan_limits(ApiFamily::ZohoMail, Plan::Pro), ZOHO_DEFAULT);
+        assert_eq!(
+            plan_rate_limits(ApiFamily::ZohoMail, Plan::Pro),
+            ZOHO_DEFAULT
+        );
     }
 
     #[test]

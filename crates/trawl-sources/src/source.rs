@@ -1,5 +1,6 @@
 //! The face the engine sees: one [`Source`] per tenant stream, built by
-//! [`build_source`] from a tenant's [`SourceSettings`].
+//! [`build_source`] from a tenant's [`SourceSettings`] (made from its
+//! [`TenantAccess`]).
 //!
 //! A source knows its stream, the rate-limit bucket it is charged to, the window sizes
 //! its API allows and how far back the API keeps data, and hands out a [`WindowScan`]
@@ -12,6 +13,7 @@ use chrono::Duration;
 use trawl_model::{Provider, SourceKind, StreamKey, TenantId, Window};
 use url::Url;
 
+use crate::access::TenantAccess;
 use crate::auth::{TokenCache, ZohoCredentials, ZoomCredentials};
 use crate::error::SourceError;
 use crate::limits::LimitKey;
@@ -45,11 +47,19 @@ pub trait Source: Send + Sync + 'static {
     fn retention(&self) -> Duration {
         Duration::days(RETENTION_DAYS)
     }
+    /// Where the API's days begin, as seen so far: its date `d` covers
+    /// `[d 00:00Z - offset, d + 1 day - offset)` (Zoom may read dates in the account's
+    /// time zone). Backfill windows are cut at these midnights, so a date-granular API
+    /// answers each window with one date. Zero for APIs without dates.
+    fn day_offset(&self) -> Duration {
+        Duration::zero()
+    }
     /// Starts walking `window`.
     fn scan(self: Arc<Self>, window: Window) -> WindowScan;
 }
 
-/// Where and how a tenant's API is reached, beyond its token.
+/// Where and how a tenant's API is reached, beyond its token: the part of its
+/// [`TenantAccess`] the sources read.
 #[derive(Debug, Clone)]
 pub enum SourceAccess {
     Zoom {
@@ -68,7 +78,8 @@ pub enum SourceAccess {
     },
 }
 
-/// What the engine passes to build a tenant's sources. Secrets live in `tokens`.
+/// What a tenant's sources are built from ([`SourceSettings::new`]). Secrets live in
+/// `tokens`.
 #[derive(Clone)]
 pub struct SourceSettings {
     pub tenant: TenantId,
@@ -93,7 +104,26 @@ impl fmt::Debug for SourceSettings {
 }
 
 impl SourceSettings {
-    /// A Zoom tenant, with a new token cache for it.
+    /// A tenant's settings, with a new token cache for its credentials.
+    pub fn new(tenant: TenantId, access: &TenantAccess, client: reqwest::Client) -> Self {
+        let tokens = match access {
+            TenantAccess::Zoom { credentials, .. } => {
+                TokenCache::zoom(tenant.clone(), credentials.clone(), client.clone())
+            }
+            TenantAccess::Zoho { credentials, .. } => {
+                TokenCache::zoho(tenant.clone(), credentials.clone(), client.clone())
+            }
+        };
+        Self {
+            tenant,
+            access: access.endpoints(),
+            tokens: Arc::new(tokens),
+            client,
+            page_size: None,
+        }
+    }
+
+    /// A Zoom tenant (see [`SourceSettings::new`]).
     pub fn zoom(
         tenant: TenantId,
         credentials: ZoomCredentials,
@@ -101,24 +131,15 @@ impl SourceSettings {
         category_type: Option<String>,
         client: reqwest::Client,
     ) -> Self {
-        let tokens = Arc::new(TokenCache::zoom(
-            tenant.clone(),
+        let access = TenantAccess::Zoom {
             credentials,
-            client.clone(),
-        ));
-        Self {
-            tenant,
-            access: SourceAccess::Zoom {
-                api_base,
-                category_type,
-            },
-            tokens,
-            client,
-            page_size: None,
-        }
+            api_base,
+            category_type,
+        };
+        Self::new(tenant, &access, client)
     }
 
-    /// A Zoho tenant, with a new token cache for it.
+    /// A Zoho tenant (see [`SourceSettings::new`]).
     pub fn zoho(
         tenant: TenantId,
         credentials: ZohoCredentials,
@@ -126,23 +147,12 @@ impl SourceSettings {
         search_key: Option<String>,
         client: reqwest::Client,
     ) -> Self {
-        let zoid = credentials.zoid.clone();
-        let tokens = Arc::new(TokenCache::zoho(
-            tenant.clone(),
+        let access = TenantAccess::Zoho {
             credentials,
-            client.clone(),
-        ));
-        Self {
-            tenant,
-            access: SourceAccess::Zoho {
-                zoid,
-                mail_base,
-                search_key,
-            },
-            tokens,
-            client,
-            page_size: None,
-        }
+            mail_base,
+            search_key,
+        };
+        Self::new(tenant, &access, client)
     }
 
     pub fn provider(&self) -> Provider {

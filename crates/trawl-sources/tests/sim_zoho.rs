@@ -77,8 +77,9 @@ async fn an_access_token_expiring_mid_paging_costs_one_refresh_and_no_record() {
         },
     )
     .await;
-    assert_eq!(d.errors.len(), 1, "{:?}", d.errors);
-    assert!(matches!(d.errors[0], SourceError::Retryable { .. }));
+    assert!(d.errors.is_empty(), "{:?}", d.errors);
+    assert_eq!(d.restarts.len(), 1, "{:?}", d.restarts);
+    assert!(d.restarts[0].contains("401"), "{}", d.restarts[0]);
     let stats = sim.stats().account("42").cloned().unwrap();
     assert_eq!((stats.tokens_issued, stats.unauthorized), (2, 1));
     let (truth, _) = truth_ids(&sim, "42", SimApi::ZohoMailAudit, &stream(), w);

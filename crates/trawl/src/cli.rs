@@ -67,8 +67,8 @@ pub fn main() -> ExitCode {
             crate::run::run(&config)
         }
         Command::Demo { run_for } => {
-            crate::logging::init_quiet(cli.log_format);
-            crate::demo::run(run_for)
+            let log = crate::logging::init_quiet(cli.log_format);
+            crate::demo::run(run_for, log)
         }
     }
 }

@@ -3,7 +3,10 @@
 //! Starts the simulator (a few Zoom and Zoho tenants with history and live traffic, one
 //! of them on a Free plan that the API refuses, to show failure isolation), librdkafka's
 //! in-process mock cluster as the broker, and the engine configured for them, then
-//! prints a live summary of every stream until Ctrl-C (or `--for SECONDS`).
+//! shows every stream until Ctrl-C, `q` (or `--for SECONDS`): on a terminal a screen
+//! redrawn in place ([`screen`]), otherwise a plain summary every two seconds.
+
+mod screen;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -107,9 +110,14 @@ rate_limits.mail_audit = {{ per_second = 2.0 }}
     )
 }
 
-pub fn run(run_for: Option<u64>) -> ExitCode {
+/// Runs the demo; `log` is where warnings and errors went, if not to stderr.
+pub fn run(run_for: Option<u64>, log: Option<std::path::PathBuf>) -> ExitCode {
     let system = actix::System::new();
-    match system.block_on(demo(run_for)) {
+    let result = system.block_on(demo(run_for));
+    if let Some(path) = log {
+        println!("warnings and errors of this run: {}", path.display());
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("trawl demo failed: {e:#}");
@@ -147,6 +155,21 @@ async fn demo(run_for: Option<u64>) -> anyhow::Result<()> {
         ..EngineOptions::default()
     };
     let engine = Engine::start(config.engine, opts).await?;
+    let shown = if std::io::stdout().is_terminal() {
+        screen::run(&engine, &sim, run_for).await
+    } else {
+        plain(&engine, &sim, run_for).await;
+        Ok(())
+    };
+    println!("\nstopping...");
+    engine.stop().await;
+    sim.stop().await;
+    drop(cluster);
+    shown
+}
+
+/// Standard output is not a terminal: the summary every two seconds, as plain lines.
+async fn plain(engine: &Engine, sim: &trawl_sim::SimHandle, run_for: Option<u64>) {
     let started = tokio::time::Instant::now();
     let stop = crate::run::shutdown_signal();
     tokio::pin!(stop);
@@ -155,27 +178,44 @@ async fn demo(run_for: Option<u64>) -> anyhow::Result<()> {
         tokio::select! {
             _ = &mut stop => break,
             _ = tick.tick() => {
-                print_summary(&engine, &sim, started.elapsed());
+                print_summary(engine, sim, started.elapsed());
                 if run_for.is_some_and(|s| started.elapsed() >= Duration::from_secs(s)) {
                     break;
                 }
             }
         }
     }
-    println!("\nstopping...");
-    engine.stop().await;
-    sim.stop().await;
-    drop(cluster);
-    Ok(())
+}
+
+/// Sums over every stream, and what the simulator served.
+struct Totals {
+    pages: u64,
+    events: u64,
+    limited: u64,
+    requests: u64,
+}
+
+impl Totals {
+    fn of(rows: &[trawl_engine::status::StreamStatus], sim: &trawl_sim::SimHandle) -> Self {
+        Self {
+            pages: rows.iter().map(|r| r.pages).sum(),
+            events: rows.iter().map(|r| r.events).sum(),
+            limited: rows.iter().map(|r| r.rate_limited).sum(),
+            requests: sim.stats().requests,
+        }
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "total: {} pages, {} events in Kafka, {} answered 429; simulator served {} requests",
+            self.pages, self.events, self.limited, self.requests
+        )
+    }
 }
 
 fn print_summary(engine: &Engine, sim: &trawl_sim::SimHandle, elapsed: Duration) {
     let rows = engine.status.snapshot();
     let mut out = String::new();
-    if std::io::stdout().is_terminal() {
-        out.push_str("\x1b[2J\x1b[H");
-    }
-    let (mut pages, mut events, mut limited) = (0, 0, 0);
     out.push_str(&format!(
         "trawl demo, {:>4}s   {:<10} {:<26} {:<12} {:>7} {:>8} {:>5} {:>9}  last error\n",
         elapsed.as_secs(),
@@ -188,9 +228,6 @@ fn print_summary(engine: &Engine, sim: &trawl_sim::SimHandle, elapsed: Duration)
         "lag"
     ));
     for r in &rows {
-        pages += r.pages;
-        events += r.events;
-        limited += r.rate_limited;
         let lag = r.lag_seconds.map_or("-".to_string(), |l| format!("{l}s"));
         let err = r.last_error.as_deref().unwrap_or("");
         let err: String = err.chars().take(70).collect();
@@ -207,11 +244,7 @@ fn print_summary(engine: &Engine, sim: &trawl_sim::SimHandle, elapsed: Duration)
             err
         ));
     }
-    let stats = sim.stats();
-    out.push_str(&format!(
-        "\n{:>17} total: {pages} pages, {events} events in Kafka, {limited} answered 429; simulator served {} requests\n",
-        "", stats.requests
-    ));
+    out.push_str(&format!("\n{:>17} {}\n", "", Totals::of(&rows, sim).line()));
     print!("{out}");
     let _ = std::io::stdout().flush();
 }

@@ -17,15 +17,16 @@ fn filter(default: &str) -> EnvFilter {
 }
 
 fn install(format: LogFormat, default: &str) {
-    install_to(format, filter(default), std::io::stderr);
+    install_to(format, filter(default), std::io::stderr, true);
 }
 
-fn install_to<W>(format: LogFormat, filter: EnvFilter, writer: W)
+fn install_to<W>(format: LogFormat, filter: EnvFilter, writer: W, ansi: bool)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -39,14 +40,31 @@ pub fn init_to<W>(format: LogFormat, directives: &str, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    install_to(format, EnvFilter::new(directives), writer);
+    install_to(format, EnvFilter::new(directives), writer, true);
 }
 
 pub fn init(format: LogFormat) {
     install(format, "info,librdkafka=warn,rdkafka=warn");
 }
 
-/// For the demo, whose screen is the live summary: warnings and errors only.
-pub fn init_quiet(format: LogFormat) {
-    install(format, "warn,rdkafka=off,librdkafka=off");
+/// For the demo, whose screen is the live summary: warnings and errors only. When
+/// standard output is a terminal (the demo draws its screen there) they go to a file
+/// instead of stderr, whose path is returned.
+pub fn init_quiet(format: LogFormat) -> Option<std::path::PathBuf> {
+    use std::io::IsTerminal as _;
+    let directives = "warn,rdkafka=off,librdkafka=off";
+    if std::io::stdout().is_terminal() {
+        let path = std::env::temp_dir().join("trawl-demo.log");
+        if let Ok(file) = std::fs::File::create(&path) {
+            install_to(
+                format,
+                filter(directives),
+                std::sync::Mutex::new(file),
+                false,
+            );
+            return Some(path);
+        }
+    }
+    install(format, directives);
+    None
 }

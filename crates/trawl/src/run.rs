@@ -64,7 +64,7 @@ impl Running {
 /// `config.server.listen` first (so `/healthz` answers while the engine waits for
 /// Kafka), then the engine, then the configuration watcher.
 pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running> {
-    let state = AppState::new(&config.engine.kafka);
+    let state = AppState::new(&config.engine.kafka, &config.server);
     let server = crate::server::start(config.server.listen, state.clone())
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let tenants = config.engine.tenants.len();

@@ -1,7 +1,8 @@
 //! The HTTP endpoints operators and orchestrators use: `GET /metrics` (Prometheus text
-//! format 0.0.4), `/healthz` (the process answers), `/readyz` (configuration loaded,
-//! Kafka reachable, supervisor running) and `/status` (every tenant stream and rate
-//! limiter, as JSON).
+//! format 0.0.4), `/healthz` (the engine is not wedged: supervisor, publisher and worker
+//! threads answer within [`LIVENESS_TIMEOUT`]), `/readyz` (configuration loaded, Kafka
+//! reachable, supervisor running) and `/status` (every tenant stream and rate limiter,
+//! as JSON, behind a bearer token: see [`status`]).
 //!
 //! The server starts before the engine (which waits for Kafka at start), so `/healthz`
 //! answers at once and `/readyz` says why the process is not ready yet. The broker check
@@ -9,6 +10,10 @@
 //! a time and cached for [`PROBE_TTL`], so a scraping storm cannot hammer the brokers.
 //! Nothing served here holds a secret: the status board and the metrics carry tenant
 //! ids, stream names, counts and error texts, and error texts never include credentials.
+//! `/metrics`, `/healthz` and `/readyz` are open (scrapers and probes); `/status` lists
+//! the provider's customers and needs `[server] status_token`.
+
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -20,21 +25,26 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 use serde::Serialize;
-use trawl_engine::actors::LimiterState;
-use trawl_engine::status::StreamStatus;
 use trawl_engine::Engine;
 use trawl_kafka::KafkaSettings;
+
+use crate::config::ServerSettings;
+pub use status::{StatusAccess, SNAPSHOT_TTL};
 
 /// How long a broker check result is reused.
 pub const PROBE_TTL: Duration = Duration::from_secs(3);
 /// How long a broker check waits for metadata.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long `/healthz` waits for the supervisor, the publisher and each worker thread.
+pub const LIVENESS_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// What the endpoints read: the engine once it runs, the broker probe, reload results.
+/// What the endpoints read: the engine once it runs, the broker probe, reload results,
+/// who may read `/status` and its cached document.
 pub struct AppState {
     engine: OnceLock<Engine>,
     probe: BrokerProbe,
     reload: std::sync::Mutex<ReloadInfo>,
+    status: status::StatusPage,
 }
 
 /// The outcome of the latest configuration reload, shown in `/status`.
@@ -42,17 +52,29 @@ pub struct AppState {
 pub struct ReloadInfo {
     pub reloads: u64,
     pub last_reload: Option<chrono::DateTime<chrono::Utc>>,
-    /// Every problem of the last refused reload (`None` after a good one).
+    /// Every problem of the last reload: all of them when it was refused, those of the
+    /// tenant files it left out when it was applied without them (`None` after a clean
+    /// one).
     pub last_error: Option<String>,
+    /// Tenant files left out of the last reload (the rest of it was applied), with why.
+    pub rejected_files: Vec<RejectedFile>,
+}
+
+/// A tenant file a reload left out: its path and its problems.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedFile {
+    pub path: String,
+    pub errors: Vec<String>,
 }
 
 impl AppState {
     /// State for a loaded configuration whose engine is not started yet.
-    pub fn new(kafka: &KafkaSettings) -> Arc<Self> {
+    pub fn new(kafka: &KafkaSettings, server: &ServerSettings) -> Arc<Self> {
         Arc::new(Self {
             engine: OnceLock::new(),
             probe: BrokerProbe::new(kafka),
             reload: std::sync::Mutex::default(),
+            status: status::StatusPage::new(StatusAccess::of(server)),
         })
     }
 
@@ -65,22 +87,32 @@ impl AppState {
         self.engine.get()
     }
 
-    /// Records a reload outcome (`Err` holds the problems, already free of secrets).
-    pub fn record_reload(&self, result: Result<(), String>) {
+    /// Records a reload outcome (`Err` holds the problems, already free of secrets) and
+    /// the tenant files it left out.
+    pub fn record_reload(&self, result: Result<(), String>, rejected: Vec<RejectedFile>) {
         let mut r = self.reload.lock().expect("reload info lock");
         r.reloads += 1;
         r.last_reload = Some(chrono::Utc::now());
         r.last_error = result.err();
+        r.rejected_files = rejected;
     }
 
-    fn reload_info(&self) -> ReloadInfo {
+    pub fn reload_info(&self) -> ReloadInfo {
         self.reload.lock().expect("reload info lock").clone()
+    }
+
+    /// How many times the `/status` document was built (it is cached for
+    /// [`SNAPSHOT_TTL`], however often it is asked for).
+    pub fn status_builds(&self) -> u64 {
+        self.status.builds()
     }
 }
 
 /// A cached "can I get metadata from a broker" check.
 struct BrokerProbe {
     config: ClientConfig,
+    /// Redacts secret property values from librdkafka's messages.
+    kafka: KafkaSettings,
     client: OnceLock<Result<Arc<BaseProducer>, String>>,
     last: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
 }
@@ -100,6 +132,7 @@ impl BrokerProbe {
         }
         Self {
             config,
+            kafka: kafka.clone(),
             client: OnceLock::new(),
             last: tokio::sync::Mutex::new(None),
         }
@@ -118,15 +151,20 @@ impl BrokerProbe {
                 self.config
                     .create::<BaseProducer>()
                     .map(Arc::new)
-                    .map_err(|e| format!("cannot create a Kafka client: {e}"))
+                    .map_err(|e| {
+                        self.kafka
+                            .redact(&format!("cannot create a Kafka client: {e}"))
+                    })
             })
             .clone();
+        let redact = self.kafka.clone();
         let result = match client {
             Ok(c) => tokio::task::spawn_blocking(move || {
                 c.client()
                     .fetch_metadata(None, PROBE_TIMEOUT)
                     .map(|_| ())
                     .map_err(|e| format!("Kafka not reachable: {e}"))
+                    .map_err(|e| redact.redact(&e))
             })
             .await
             .unwrap_or_else(|e| Err(format!("broker check failed: {e}"))),
@@ -175,7 +213,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(metrics))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/status", web::get().to(status));
+        .route("/status", web::get().to(status::status));
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
@@ -188,10 +226,27 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(body)
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body("ok\n")
+/// 200 while the engine answers (or is still starting: the start waits for Kafka, which
+/// `/readyz` reports); 503 with what did not answer once it is wedged.
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let text = |code: StatusCode, body: String| {
+        HttpResponse::build(code)
+            .content_type("text/plain; charset=utf-8")
+            .body(body)
+    };
+    let Some(engine) = state.engine() else {
+        return text(StatusCode::OK, "ok (engine starting)\n".into());
+    };
+    match engine.liveness(LIVENESS_TIMEOUT).await {
+        Ok(()) => text(StatusCode::OK, "ok\n".into()),
+        Err(problems) => {
+            tracing::error!(problems = %problems.join("; "), "liveness check failed: the engine is wedged");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("engine wedged: {}\n", problems.join("; ")),
+            )
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -220,78 +275,5 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::build(code).json(Readiness { ready, reasons })
 }
 
-#[derive(Serialize)]
-struct Limiter {
-    name: String,
-    #[serde(flatten)]
-    state: LimiterState,
-}
-
-#[derive(Serialize)]
-struct Status {
-    engine_running: bool,
-    streams: Vec<StreamStatus>,
-    limiters: Vec<Limiter>,
-    config: ReloadInfo,
-}
-
-async fn status(state: web::Data<AppState>) -> HttpResponse {
-    let (streams, limiters, engine_running) = match state.engine() {
-        Some(e) => {
-            let limiters = e
-                .limiters()
-                .await
-                .into_iter()
-                .map(|(name, state)| Limiter { name, state })
-                .collect();
-            (e.status.snapshot(), limiters, e.is_running())
-        }
-        None => (Vec::new(), Vec::new(), false),
-    };
-    HttpResponse::Ok().json(Status {
-        engine_running,
-        streams,
-        limiters,
-        config: state.reload_info(),
-    })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::test;
-
-    #[actix_web::test]
-    async fn without_an_engine_alive_but_not_ready() {
-        // Nothing listens on port 1: the probe fails fast.
-        let state = AppState::new(&KafkaSettings::new("127.0.0.1:1"));
-        let app = test::init_service(
-            App::new()
-                .app_data(web::Data::from(state))
-                .configure(routes),
-        )
-        .await;
-        let res =
-            test::call_service(&app, test::TestRequest::get().uri("/healthz").to_request()).await;
-        assert_eq!(res.status(), StatusCode::OK);
-        let res =
-            test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
-        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let body: serde_json::Value = test::read_body_json(res).await;
-        assert_eq!(body["ready"], false);
-        let reasons = body["reasons"].as_array().unwrap();
-        assert!(reasons[0].as_str().unwrap().contains("engine starting"));
-        assert!(reasons[1].as_str().unwrap().contains("Kafka not reachable"));
-        let res =
-            test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
-        assert_eq!(
-            res.headers().get("content-type").unwrap(),
-            "text/plain; version=0.0.4; charset=utf-8"
-        );
-        let res =
-            test::call_service(&app, test::TestRequest::get().uri("/status").to_request()).await;
-        let body: serde_json::Value = test::read_body_json(res).await;
-        assert_eq!(body["engine_running"], false);
-        assert_eq!(body["streams"], serde_json::json!([]));
-    }
-}
+mod tests;

@@ -1,8 +1,9 @@
 //! Which windows a stream fetches next: pure functions of its checkpoint and the time.
 //!
-//! Backfill walks from the watermark to "now" in steps cut at UTC midnights (Zoom's
-//! account logs are date-granular, so a day is the natural unit), skipping windows
-//! already delivered out of order and those in flight. Once the watermark is within a
+//! Backfill walks from the watermark to "now" in steps cut at the API's midnights (Zoom's
+//! logs are date-granular, so a day is the natural unit; its dates may be days of the
+//! account's time zone, `Source::day_offset`), skipping windows already delivered out of
+//! order and those in flight. Once the watermark is within a
 //! poll interval of now, the stream is live: each poll reads `[watermark - lookback, now)`
 //! so late records are found, and the seen ids keep re-read records from going out twice.
 
@@ -28,12 +29,15 @@ pub fn backfill_start(
 }
 
 /// The next backfill windows between the watermark and `until`, oldest first, at most
-/// `max` of them, none already done or in `in_flight`. Windows are cut at UTC midnights
-/// and at most `step` long; the start is moved forward to what the API still keeps.
+/// `max` of them, covering only time neither done nor in `in_flight` (so windows cut at
+/// other midnights earlier never overlap new ones). Windows are cut at the API's
+/// midnights (UTC midnight minus `day_offset`) and are at most `step` long; the start is
+/// moved forward to what the API still keeps.
 pub fn next_backfill_windows(
     cp: &Checkpoint,
     until: DateTime<Utc>,
     step: Duration,
+    day_offset: Duration,
     oldest: DateTime<Utc>,
     in_flight: &[Window],
     max: usize,
@@ -42,16 +46,59 @@ pub fn next_backfill_windows(
     let Some(span) = Window::new(from, until) else {
         return Vec::new();
     };
-    span.split_days()
-        .into_iter()
+    let mut taken: Vec<Window> = cp.done.iter().chain(in_flight).copied().collect();
+    taken.sort();
+    let mut gaps = Vec::new();
+    let mut at = span.start;
+    for t in taken {
+        if t.start > at {
+            gaps.push(Window {
+                start: at,
+                end: t.start.min(span.end),
+            });
+        }
+        at = at.max(t.end);
+        if at >= span.end {
+            break;
+        }
+    }
+    if at < span.end {
+        gaps.push(Window {
+            start: at,
+            end: span.end,
+        });
+    }
+    gaps.into_iter()
+        .filter(|g| g.start < g.end)
+        .flat_map(|g| split_at_midnights(g, day_offset))
         .flat_map(|day| day.split(step))
-        .filter(|w| !cp.is_done(w) && !in_flight.iter().any(|f| overlaps(f, w)))
         .take(max)
         .collect()
 }
 
-fn overlaps(a: &Window, b: &Window) -> bool {
-    a.start < b.end && b.start < a.end
+/// Cuts `span` at the instants `d 00:00Z - day_offset`, oldest first.
+fn split_at_midnights(span: Window, day_offset: Duration) -> Vec<Window> {
+    let shifted = Window {
+        start: span.start + day_offset,
+        end: span.end + day_offset,
+    };
+    shifted
+        .split_days()
+        .into_iter()
+        .map(|w| Window {
+            start: w.start - day_offset,
+            end: w.end - day_offset,
+        })
+        .collect()
+}
+
+/// The span between the watermark and `oldest`, the oldest time the API still keeps,
+/// when the watermark lies before it: what the stream can no longer fetch (a long outage,
+/// a slow backfill near the API's maximum, a restart). The watermark is to move over it,
+/// so that the windows planned from `oldest` on join it; a window starting after the
+/// watermark would otherwise be kept in `done` forever.
+pub fn behind_retention(cp: &Checkpoint, oldest: DateTime<Utc>) -> Option<Window> {
+    Window::new(cp.watermark, oldest)
 }
 
 /// Whether the stream has caught up: its watermark is within `poll_interval` of now.
@@ -100,7 +147,16 @@ mod tests {
         let mut c = cp(at(1, 0));
         c.complete_window(Window::new(at(3, 0), at(4, 0)).unwrap());
         let in_flight = [Window::new(at(1, 0), at(2, 0)).unwrap()];
-        let w = next_backfill_windows(&c, at(5, 12), Duration::days(1), at(1, 0), &in_flight, 10);
+        let zero = Duration::zero();
+        let w = next_backfill_windows(
+            &c,
+            at(5, 12),
+            Duration::days(1),
+            zero,
+            at(1, 0),
+            &in_flight,
+            10,
+        );
         assert_eq!(
             w,
             vec![
@@ -109,8 +165,100 @@ mod tests {
                 Window::new(at(5, 0), at(5, 12)).unwrap(),
             ]
         );
-        let w = next_backfill_windows(&c, at(5, 12), Duration::days(1), at(1, 0), &in_flight, 1);
+        let w = next_backfill_windows(
+            &c,
+            at(5, 12),
+            Duration::days(1),
+            zero,
+            at(1, 0),
+            &in_flight,
+            1,
+        );
         assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn windows_are_cut_at_the_apis_midnights() {
+        // Zoom reading dates in UTC+13: its days begin at 11:00Z.
+        let c = cp(at(1, 0));
+        let w = next_backfill_windows(
+            &c,
+            at(3, 12),
+            Duration::days(1),
+            Duration::hours(13),
+            at(1, 0),
+            &[],
+            10,
+        );
+        assert_eq!(
+            w,
+            vec![
+                Window::new(at(1, 0), at(1, 11)).unwrap(),
+                Window::new(at(1, 11), at(2, 11)).unwrap(),
+                Window::new(at(2, 11), at(3, 11)).unwrap(),
+                Window::new(at(3, 11), at(3, 12)).unwrap(),
+            ]
+        );
+        // UTC-8: at 08:00Z.
+        let w = next_backfill_windows(
+            &c,
+            at(2, 12),
+            Duration::days(1),
+            Duration::hours(-8),
+            at(1, 0),
+            &[],
+            10,
+        );
+        assert_eq!(w[0], Window::new(at(1, 0), at(1, 8)).unwrap());
+        assert_eq!(w[1], Window::new(at(1, 8), at(2, 8)).unwrap());
+        // Learned while UTC days were in flight or done: the new cuts leave them alone.
+        let mut c = cp(at(1, 0));
+        c.complete_window(Window::new(at(2, 0), at(3, 0)).unwrap());
+        let in_flight = [Window::new(at(1, 0), at(2, 0)).unwrap()];
+        let w = next_backfill_windows(
+            &c,
+            at(4, 12),
+            Duration::days(1),
+            Duration::hours(13),
+            at(1, 0),
+            &in_flight,
+            10,
+        );
+        assert_eq!(
+            w,
+            vec![
+                Window::new(at(3, 0), at(3, 11)).unwrap(),
+                Window::new(at(3, 11), at(4, 11)).unwrap(),
+                Window::new(at(4, 11), at(4, 12)).unwrap(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_watermark_behind_retention_moves_to_what_the_api_keeps() {
+        // A restart in a backfill near the maximum: the horizon passed the watermark.
+        let mut c = cp(at(1, 0));
+        c.complete_window(Window::new(at(2, 0), at(3, 0)).unwrap());
+        let oldest = at(1, 6);
+        let gap = behind_retention(&c, oldest).unwrap();
+        assert_eq!(gap, Window::new(at(1, 0), at(1, 6)).unwrap());
+        c.complete_window(gap);
+        assert_eq!(c.watermark, oldest);
+        // The windows planned from there join the watermark and the done one.
+        let w = next_backfill_windows(
+            &c,
+            at(3, 12),
+            Duration::days(1),
+            Duration::zero(),
+            oldest,
+            &[],
+            10,
+        );
+        assert_eq!(w[0].start, oldest);
+        c.complete_window(w[0]);
+        assert_eq!(c.watermark, at(3, 0));
+        assert!(c.done.is_empty());
+        assert_eq!(behind_retention(&c, oldest), None);
     }
 
     #[test]

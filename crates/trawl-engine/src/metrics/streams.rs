@@ -1,11 +1,11 @@
 //! The per-stream and per-bucket series, kept compact.
 //!
-//! With 10,000 tenants there are ~200,000 such series. The prometheus crate stores each
-//! labelled series with its own copy of the metric's description and label pairs (about
-//! 600 bytes), which was ~100 MB of trawl's memory at that scale. Here a stream's
-//! counters and gauges are plain atomics in one small struct, found once by the fetcher,
-//! and [`SeriesTable`] (a custom collector) turns them into metric families at scrape
-//! time. Without the tenant label, all streams of a source share one struct.
+//! A large fleet has hundreds of thousands of such series, and the prometheus crate
+//! stores each labelled series with its own copy of the metric's description and label
+//! pairs (what that cost: `benches/RESULTS.md`). Here a stream's counters and gauges are
+//! plain atomics in one small struct, found once by the fetcher, and [`SeriesTable`] (a
+//! custom collector) turns them into metric families at scrape time. Without the tenant
+//! label, all streams of a source share one struct.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -27,6 +27,8 @@ pub(crate) enum C {
     Malformed,
     DeadLetters,
     Restarts,
+    RetentionSkipped,
+    LateDropped,
 }
 
 /// Gauges of a stream (indexes into [`StreamSeries::gauges`]).
@@ -37,13 +39,15 @@ pub(crate) enum G {
     PollInterval,
 }
 
-const COUNTERS: [(C, &str, &str); 6] = [
+const COUNTERS: [(C, &str, &str); 8] = [
     (C::Pages, "trawl_pages_fetched_total", "Source API pages fetched and parsed (one per successful page request)."),
     (C::Events, "trawl_events_published_total", "Events published to Kafka and acknowledged (new records only; duplicates are skipped)."),
     (C::Duplicates, "trawl_duplicates_skipped_total", "Records skipped because their id was already published (re-read lookback, restarted windows, read-back after a crash)."),
     (C::Malformed, "trawl_malformed_pages_total", "Pages that did not parse (retried; dead-lettered after repeated failures)."),
     (C::DeadLetters, "trawl_dead_letters_total", "Raw pages sent to the dead-letter topic."),
     (C::Restarts, "trawl_fetcher_restarts_total", "Stream fetchers restarted by the supervisor after a failure."),
+    (C::RetentionSkipped, "trawl_retention_skipped_seconds_total", "Seconds of the stream's period the API no longer held when the stream reached them (its watermark fell behind the API's retention)."),
+    (C::LateDropped, "trawl_late_records_dropped_total", "Records the API answered later than the stream's lookback allows (their time lies before every window still to be read): not published."),
 ];
 
 const GAUGES: [(G, &str, &str); 3] = [
@@ -83,7 +87,7 @@ const QUOTA_LIMIT: (&str, &str) = (
 
 /// One stream's values (or one source's, without the tenant label).
 pub(crate) struct StreamSeries {
-    counters: [AtomicU64; 6],
+    counters: [AtomicU64; 8],
     gauges: [AtomicI64; 3],
     /// Requests by HTTP status (`None`: no answer).
     http: Mutex<Vec<(Option<u16>, u64)>>,

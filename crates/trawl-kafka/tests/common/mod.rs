@@ -1,6 +1,11 @@
-//! Helpers shared by the mock-cluster tests: a mock cluster with topics, settings
-//! pointing at it, sample events, and a plain `read_committed` reader of a topic.
+//! Helpers shared by the crate's tests: Apache Kafka (the workspace's test fixture,
+//! `tests/support/kafka.rs`, one broker per test binary) with a set of topics per test,
+//! librdkafka's mock cluster where errors are injected, sample events, and a plain reader
+//! of a topic with either isolation level.
 #![allow(dead_code)]
+
+#[path = "../../../../tests/support/kafka.rs"]
+pub mod kafka;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -22,6 +27,32 @@ use trawl_model::{
 pub type Cluster = MockCluster<'static, DefaultProducerContext>;
 
 pub const PARTITIONS: i32 = 3;
+
+/// Settings for the shared Apache Kafka broker with topics of this test's own:
+/// `{label}.audit.{source}`, `{label}.checkpoints` (compacted) and `{label}.dead_letter`,
+/// each with [`PARTITIONS`] partitions.
+pub async fn kafka_bed(label: &str) -> KafkaSettings {
+    let broker = kafka::KafkaBroker::shared();
+    let mut s = KafkaSettings::new(broker.bootstrap());
+    s.partitions = PARTITIONS;
+    s.topic = trawl_kafka::TopicTemplate::new(format!("{label}.audit.{{source}}")).unwrap();
+    s.checkpoint_topic = Some(format!("{label}.checkpoints"));
+    s.dead_letter_topic = format!("{label}.dead_letter");
+    let all = [
+        stream("x", SourceKind::ZoomOperationLogs),
+        stream("x", SourceKind::ZoomPhoneOperationLogs),
+        stream("x", SourceKind::ZohoMailAudit),
+    ];
+    trawl_kafka::ensure_topics(&s, &all)
+        .await
+        .expect("creating the test's topics");
+    s
+}
+
+/// The event topic of `source` in `s`.
+pub fn topic(s: &KafkaSettings, source: SourceKind) -> String {
+    s.topic_for(&stream("x", source))
+}
 
 /// A one-broker mock cluster with trawl's topics for the default template.
 pub fn cluster() -> Cluster {
@@ -111,13 +142,18 @@ pub fn read_all(bootstrap: &str, topic: &str, isolation: &str) -> Vec<Rec> {
         .set("isolation.level", isolation)
         .create()
         .unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let partitions: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    assert!(!partitions.is_empty(), "topic {topic} has no partitions");
     let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
+    for p in &partitions {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning)
             .unwrap();
     }
     consumer.assign(&tpl).unwrap();
-    let mut open: HashSet<i32> = (0..PARTITIONS).collect();
+    let mut open: HashSet<i32> = partitions.into_iter().collect();
     let mut out = Vec::new();
     let start = Instant::now();
     while !open.is_empty() {

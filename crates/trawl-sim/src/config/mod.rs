@@ -9,7 +9,12 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod readings;
 mod validate;
+pub use readings::{
+    DateZone, LastPage, LimitHeaders, NoPhone, PageTokens, PagingConfig, VoidMessage, ZohoApi,
+    ZohoEnd, ZohoSelect, ZohoThrottle,
+};
 pub use validate::ConfigError;
 
 /// The whole simulation. Every field has a default, so `SimConfig::default()` plus a
@@ -33,6 +38,12 @@ pub struct SimConfig {
     /// Longest Zoom `from`..`to` span in days. `None` (default): one calendar month,
     /// `to <= from + 1 month`, as in Zoom's own sample (2019-08-14 .. 2019-09-14).
     pub max_range_days: Option<u32>,
+    /// Whether Zoom reads `from`/`to` dates as UTC days or as days of the account's zone.
+    pub zoom_dates: DateZone,
+    /// Zoom page tokens (snapshot or offset) and the shapes of the pages.
+    pub paging: PagingConfig,
+    /// How Zoho's audit range is read.
+    pub zoho: ZohoApi,
     pub zoom_accounts: Vec<ZoomAccount>,
     pub zoho_orgs: Vec<ZohoOrg>,
     /// No rate limits at all (benches). Stats are still counted.
@@ -54,6 +65,9 @@ impl Default for SimConfig {
             order: Order::NewestFirst,
             zoom_new_token_revokes_old: false,
             max_range_days: None,
+            zoom_dates: DateZone::Utc,
+            paging: PagingConfig::default(),
+            zoho: ZohoApi::default(),
             zoom_accounts: Vec::new(),
             zoho_orgs: Vec::new(),
             unlimited: false,
@@ -140,6 +154,19 @@ pub struct ZoomAccount {
     pub neighbour_share: f64,
     pub horizon_error: HorizonError,
     pub limits: LimitOverrides,
+    /// The account's time zone as an offset from UTC, minutes (-720 ..= 840, a multiple of
+    /// 15); used when `zoom_dates = "account"`.
+    pub utc_offset_minutes: i32,
+    /// Another holder of the same app credentials takes a new token every this many
+    /// seconds of simulated time, voiding the account's earlier tokens (0 = never).
+    pub void_tokens_every_secs: u64,
+    /// What the 401 of a voided token says.
+    pub void_message: VoidMessage,
+    /// Scopes the app lacks (`report:read:admin`, `phone:read:admin`): an endpoint none of
+    /// whose scopes the token holds answers 400 code 4711 naming them.
+    pub missing_scopes: Vec<String>,
+    /// How the Phone report answers while the account has no Zoom Phone.
+    pub no_phone: NoPhone,
 }
 
 impl ZoomAccount {
@@ -171,6 +198,11 @@ impl Default for ZoomAccount {
             neighbour_share: 0.0,
             horizon_error: HorizonError::Http400,
             limits: LimitOverrides::default(),
+            utc_offset_minutes: 0,
+            void_tokens_every_secs: 0,
+            void_message: VoidMessage::Invalid,
+            missing_scopes: Vec::new(),
+            no_phone: NoPhone::NotFound,
         }
     }
 }
@@ -189,6 +221,11 @@ impl fmt::Debug for ZoomAccount {
             .field("neighbour_share", &self.neighbour_share)
             .field("horizon_error", &self.horizon_error)
             .field("limits", &self.limits)
+            .field("utc_offset_minutes", &self.utc_offset_minutes)
+            .field("void_tokens_every_secs", &self.void_tokens_every_secs)
+            .field("void_message", &self.void_message)
+            .field("missing_scopes", &self.missing_scopes)
+            .field("no_phone", &self.no_phone)
             .finish()
     }
 }
@@ -218,6 +255,10 @@ pub struct ZohoOrg {
     pub requests_per_minute: u32,
     /// Once throttled, every request is refused for this long (Zoho's "lock period").
     pub lock_secs: u64,
+    /// How a throttled request is answered.
+    pub throttle: ZohoThrottle,
+    /// Whether a request made during the lock starts the lock over.
+    pub lock_extends: bool,
 }
 
 impl ZohoOrg {
@@ -244,6 +285,8 @@ impl Default for ZohoOrg {
             history_days: 30,
             requests_per_minute: 30,
             lock_secs: 60,
+            throttle: ZohoThrottle::Http429,
+            lock_extends: false,
         }
     }
 }
@@ -259,6 +302,8 @@ impl fmt::Debug for ZohoOrg {
             .field("history_days", &self.history_days)
             .field("requests_per_minute", &self.requests_per_minute)
             .field("lock_secs", &self.lock_secs)
+            .field("throttle", &self.throttle)
+            .field("lock_extends", &self.lock_extends)
             .finish()
     }
 }
@@ -272,6 +317,10 @@ pub enum RetryAfterFormat {
     Auto,
     Seconds,
     Rfc3339,
+    /// An RFC 3339 instant years ahead (the limit itself still ends when it ends).
+    FarFuture,
+    /// Text that is neither seconds nor a date.
+    Unparseable,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -280,6 +329,10 @@ pub struct RateLimitConfig {
     pub retry_after: RetryAfterFormat,
     /// Probability that each rate-limit header is left out of a 429 ("any may be missing").
     pub drop_header_rate: f64,
+    /// Headers of per-second 429s.
+    pub qps_headers: LimitHeaders,
+    /// Headers of daily 429s.
+    pub daily_headers: LimitHeaders,
 }
 
 /// Shape of the generated data.
@@ -292,6 +345,17 @@ pub struct DataConfig {
     pub late_share: f64,
     /// Longest delay of a late record, minutes.
     pub late_max_minutes: u32,
+    /// Zoho: a record is indexed (and becomes visible) up to this many milliseconds
+    /// after its `requestTime`, drawn per record.
+    pub index_delay_ms: u32,
+    /// Share of records always served with a time no client can read (Zoom `time`, Zoho
+    /// `requestTime`): records that do not parse. The ground truth holds them so too.
+    pub unparseable_share: f64,
+    /// Share of records served with a padding field (`sim_padding`) of
+    /// `oversized_bytes` characters: records too large for Kafka's default message
+    /// size once normalized. The ground truth holds them so too.
+    pub oversized_share: f64,
+    pub oversized_bytes: u32,
 }
 
 impl Default for DataConfig {
@@ -300,6 +364,10 @@ impl Default for DataConfig {
             duplicate_share: 0.03,
             late_share: 0.02,
             late_max_minutes: 360,
+            index_delay_ms: 0,
+            unparseable_share: 0.0,
+            oversized_share: 0.0,
+            oversized_bytes: 1_200_000,
         }
     }
 }

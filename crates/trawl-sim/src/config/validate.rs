@@ -49,6 +49,22 @@ impl SimConfig {
                     "zoom_accounts[{i}].neighbour_share: must be in [0, 1)"
                 ));
             }
+            // Every time zone in use is a whole number of quarter hours from UTC, between
+            // UTC-12 and UTC+14.
+            if !(-720..=840).contains(&a.utc_offset_minutes) || a.utc_offset_minutes % 15 != 0 {
+                problems.push(format!(
+                    "zoom_accounts[{i}].utc_offset_minutes: must be a multiple of 15 in -720..=840, got {}",
+                    a.utc_offset_minutes
+                ));
+            }
+            for s in &a.missing_scopes {
+                if !crate::zoom::KNOWN_SCOPES.contains(&s.as_str()) {
+                    problems.push(format!(
+                        "zoom_accounts[{i}].missing_scopes: unknown scope {s:?} (known: {})",
+                        crate::zoom::KNOWN_SCOPES.join(", ")
+                    ));
+                }
+            }
         }
         let mut seen = HashSet::new();
         let mut refresh = HashSet::new();
@@ -69,8 +85,15 @@ impl SimConfig {
             }
         }
         let d = &self.data;
-        if !rate(d.duplicate_share) || !rate(d.late_share) {
+        if !rate(d.duplicate_share)
+            || !rate(d.late_share)
+            || !rate(d.unparseable_share)
+            || !rate(d.oversized_share)
+        {
             problems.push("data: shares must be in [0, 1]".to_string());
+        }
+        if !(0.0..1.0).contains(&self.paging.empty_page_rate) {
+            problems.push("paging.empty_page_rate: must be in [0, 1)".to_string());
         }
         if !rate(self.rate_limits.drop_header_rate) {
             problems.push("rate_limits.drop_header_rate: must be in [0, 1]".to_string());

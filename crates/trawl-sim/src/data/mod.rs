@@ -11,8 +11,8 @@ mod render;
 mod store;
 mod zoho;
 
-pub(crate) use render::{phone_category_matches, render, zoom_category_label};
-pub(crate) use store::{spec, Snapshot, Store, StreamSpec};
+pub(crate) use render::{phone_category_matches, zoom_category_label};
+pub(crate) use store::{spec, Select, Snapshot, Store, StreamSpec};
 pub(crate) use zoho::{zoho_code_matches, zoho_entity_id, zoho_index_time};
 
 use crate::clock::DAY_MS;
@@ -117,11 +117,14 @@ pub(crate) fn gen_day(
         let t = day * DAY_MS + (r.below(DAY_MS as u64) as i64 / precision) * precision;
         let kind = render::pick_kind(api, &mut r);
         let seed = r.next_u64();
-        let visible_ms = if r.unit() < cfg.late_share {
+        let mut visible_ms = if r.unit() < cfg.late_share {
             t + late_delay_ms(&mut r, cfg.late_max_minutes)
         } else {
             t
         };
+        if api == SimApi::ZohoMailAudit && cfg.index_delay_ms > 0 {
+            visible_ms += r.below(u64::from(cfg.index_delay_ms) + 1) as i64;
+        }
         out.push(Rec {
             time_ms: t,
             visible_ms,
@@ -140,6 +143,11 @@ pub(crate) fn gen_day(
         rec.seq = seq;
     }
     out
+}
+
+/// The longest a generated record can take to become visible after its time.
+pub(crate) fn max_delay_ms(cfg: &DataConfig) -> i64 {
+    i64::from(cfg.late_max_minutes.max(2)) * 60_000 + 60_000 + i64::from(cfg.index_delay_ms)
 }
 
 /// Minutes to hours: most late records show up within the hour, some much later.
@@ -163,6 +171,9 @@ mod tests {
             duplicate_share: 0.05,
             late_share: 0.05,
             late_max_minutes: 300,
+            index_delay_ms: 0,
+            unparseable_share: 0.0,
+            ..DataConfig::default()
         };
         let a = gen_day(SimApi::ZoomOperationLogs, 42, 20_000, 2000, &cfg);
         let b = gen_day(SimApi::ZoomOperationLogs, 42, 20_000, 2000, &cfg);

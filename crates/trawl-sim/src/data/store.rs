@@ -30,6 +30,24 @@ impl Snapshot {
     }
 }
 
+/// Which records a listing asks for, besides being visible in its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Select {
+    /// Time in `[from_ms, to_ms)`.
+    Time { from_ms: i64, to_ms: i64 },
+    /// Became visible (Zoho: was indexed) in `[from_ms, to_ms)`, whatever their time.
+    Visible { from_ms: i64, to_ms: i64 },
+}
+
+impl Select {
+    fn keeps(&self, r: &Rec) -> bool {
+        match *self {
+            Select::Time { from_ms, to_ms } => r.time_ms >= from_ms && r.time_ms < to_ms,
+            Select::Visible { from_ms, to_ms } => r.visible_ms >= from_ms && r.visible_ms < to_ms,
+        }
+    }
+}
+
 /// Volume of one stream, from the account's config.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StreamSpec {
@@ -40,7 +58,9 @@ pub(crate) struct StreamSpec {
 struct Stream {
     seed: u64,
     ctx: Arc<AccountCtx>,
-    days: HashMap<i64, Arc<Vec<Rec>>>,
+    /// Generated days, by (day, records per day): a Phone plan bought at run time
+    /// changes the volume from 0.
+    days: HashMap<(i64, u32), Arc<Vec<Rec>>>,
     injected: Vec<Rec>,
 }
 
@@ -112,11 +132,33 @@ impl Store {
         to_ms: i64,
         snap: Snapshot,
     ) -> Vec<Rec> {
+        self.select(api, account, spec, Select::Time { from_ms, to_ms }, snap)
+    }
+
+    /// Every record `select` asks for that is visible in `snap`, oldest first by time.
+    pub fn select(
+        &self,
+        api: SimApi,
+        account: &str,
+        spec: StreamSpec,
+        select: Select,
+        snap: Snapshot,
+    ) -> Vec<Rec> {
         let stream = self.stream(api, account);
         let mut out = Vec::new();
-        if to_ms <= from_ms {
+        // A record visible from `from_ms` on is at most the longest delay older.
+        let (time_from, to_ms) = match select {
+            Select::Time { from_ms, to_ms } => (from_ms, to_ms),
+            Select::Visible { from_ms, to_ms } => (
+                from_ms.saturating_sub(super::max_delay_ms(&self.data)),
+                to_ms,
+            ),
+        };
+        let keep = |r: &Rec| select.keeps(r);
+        if to_ms <= time_from {
             return out;
         }
+        let from_ms = time_from;
         let d0 = day_of(from_ms).max(spec.first_day);
         let d1 = day_of(to_ms - 1).min(day_of(snap.at_ms));
         for day in d0..=d1 {
@@ -124,21 +166,14 @@ impl Store {
                 let mut s = lock(&stream);
                 let seed = s.seed;
                 s.days
-                    .entry(day)
+                    .entry((day, spec.per_day))
                     .or_insert_with(|| Arc::new(gen_day(api, seed, day, spec.per_day, &self.data)))
                     .clone()
             };
-            out.extend(
-                recs.iter()
-                    .filter(|r| r.time_ms >= from_ms && r.time_ms < to_ms && snap.sees(r)),
-            );
+            out.extend(recs.iter().filter(|r| keep(r) && snap.sees(r)));
         }
         let s = lock(&stream);
-        out.extend(
-            s.injected
-                .iter()
-                .filter(|r| r.time_ms >= from_ms && r.time_ms < to_ms && snap.sees(r)),
-        );
+        out.extend(s.injected.iter().filter(|r| keep(r) && snap.sees(r)));
         drop(s);
         out.sort_by_key(Rec::key);
         out
@@ -204,7 +239,31 @@ impl Store {
 
     /// Renders records as the API serves them.
     pub fn render(&self, api: SimApi, ctx: &AccountCtx, recs: &[Rec]) -> Vec<Value> {
-        recs.iter().map(|r| render::render(api, ctx, r)).collect()
+        recs.iter().map(|r| self.render_one(api, ctx, r)).collect()
+    }
+
+    /// One record as served: the share `unparseable_share` of records always comes with
+    /// its time in a form no client can read (Zoom `time`, Zoho `requestTime`); the share
+    /// `oversized_share` with a `sim_padding` field of `oversized_bytes` characters.
+    pub fn render_one(&self, api: SimApi, ctx: &AccountCtx, rec: &Rec) -> Value {
+        let mut v = render::render(api, ctx, rec);
+        if self.data.unparseable_share > 0.0
+            && Mix(rec.seed ^ 0xBAD_BAD).unit() < self.data.unparseable_share
+        {
+            let field = if api == SimApi::ZohoMailAudit {
+                "requestTime"
+            } else {
+                "time"
+            };
+            v[field] = Value::String("a while ago".into());
+        }
+        if self.data.oversized_share > 0.0
+            && Mix(rec.seed ^ 0xB16_B16).unit() < self.data.oversized_share
+        {
+            let n = self.data.oversized_bytes as usize;
+            v["sim_padding"] = Value::String("x".repeat(n));
+        }
+        v
     }
 }
 

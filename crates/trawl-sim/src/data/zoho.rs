@@ -124,10 +124,11 @@ pub(super) const ZOHO: &[ZohoTpl] = &[
     ),
 ];
 
-/// Zoho's `lastIndexTime` of a record: its request time in ms followed by a 3-digit
-/// sequence, as in the docs' sample ("1710316191981002").
+/// Zoho's `lastIndexTime` of a record: the millisecond it was indexed (and became
+/// visible: its `requestTime` plus the indexing delay, much later for a late record)
+/// followed by a 3-digit sequence, as in the docs' sample ("1710316191981002").
 pub(crate) fn zoho_index_time(rec: &Rec) -> i128 {
-    i128::from(rec.time_ms) * 1000 + i128::from(rec.seq % 1000)
+    i128::from(rec.visible_ms) * 1000 + i128::from(rec.seq % 1000)
 }
 
 pub(super) fn render_zoho(ctx: &AccountCtx, rec: &Rec) -> Value {

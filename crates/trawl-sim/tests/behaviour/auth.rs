@@ -6,7 +6,7 @@ use trawl_sim::SimConfig;
 const REPORT: &str = "/v2/report/operationlogs?from=2026-03-10&to=2026-03-10";
 
 #[tokio::test]
-async fn zoom_token_works_until_it_expires_then_401_code_124() {
+async fn zoom_token_works_until_it_expires_then_401_code_124_access_token_is_expired() {
     let fx = Fx::start(config()).await;
     let tok = fx.zoom_token("pro").await;
     assert_eq!(fx.zoom(REPORT, &tok).await.status, 200);
@@ -21,7 +21,7 @@ async fn zoom_token_works_until_it_expires_then_401_code_124() {
     assert_eq!(a.status, 401);
     assert_eq!(
         a.json(),
-        serde_json::json!({"code": 124, "message": "Invalid access token."})
+        serde_json::json!({"code": 124, "message": "Access token is expired."})
     );
     let fresh = fx.zoom_token("pro").await;
     assert_eq!(fx.zoom(REPORT, &fresh).await.status, 200);
@@ -29,7 +29,9 @@ async fn zoom_token_works_until_it_expires_then_401_code_124() {
     assert_eq!((st.tokens_issued, st.unauthorized), (2, 1));
     let acct = st.account("pro").unwrap();
     assert_eq!((acct.tokens_issued, acct.unauthorized), (2, 1));
-    assert_eq!(fx.zoom(REPORT, "not-a-token").await.status, 401);
+    let a = fx.zoom(REPORT, "not-a-token").await;
+    assert_eq!(a.status, 401);
+    assert_eq!(a.json()["message"], "Invalid access token.");
     fx.sim.stop().await;
 }
 

@@ -274,3 +274,33 @@ async fn the_example_config_plays_its_three_zoom_accounts_and_zoho_org() {
     );
     fx.sim.stop().await;
 }
+
+#[tokio::test]
+async fn some_records_come_with_a_time_nobody_can_read_in_the_truth_too() {
+    let mut cfg = config();
+    cfg.unlimited = true;
+    cfg.data.unparseable_share = 0.05;
+    let fx = Fx::start(cfg).await;
+    let tok = fx.zoom_token("pro").await;
+    let (got, _) = fx
+        .zoom_all(
+            "/v2/report/operationlogs",
+            "from=2026-03-01&to=2026-03-09&page_size=300",
+            &tok,
+        )
+        .await;
+    let bad = |v: &[Value], field: &str| v.iter().filter(|r| r[field] == "a while ago").count();
+    let truth = fx.sim.ground_truth(
+        "pro",
+        SimApi::ZoomOperationLogs,
+        day("2026-03-01"),
+        day("2026-03-10"),
+    );
+    assert_eq!(multiset(&got), multiset(&truth));
+    assert!(bad(&got, "time") > 10, "{}", bad(&got, "time"));
+    assert_eq!(bad(&got, "time"), bad(&truth, "time"));
+    let tok = fx.zoho_token("5001").await;
+    let zoho = fx.zoho_all("startTime=0", 200, &tok).await;
+    assert!(bad(&zoho, "requestTime") > 5);
+    fx.sim.stop().await;
+}

@@ -18,6 +18,7 @@ fn busy(order: Order) -> SimConfig {
             duplicate_share: 0.08,
             late_share: 0.1,
             late_max_minutes: 600,
+            ..DataConfig::default()
         },
         ..config()
     };
@@ -124,12 +125,18 @@ async fn zoho_keyset_paging_to_the_end_is_exactly_the_ground_truth() {
     let truth = fx.sim.ground_truth("5001", SimApi::ZohoMailAudit, from, to);
     assert_eq!(got.len(), truth.len());
     assert_eq!(multiset(&got), multiset(&truth));
-    // Newest first by requestTime.
+    // Newest first by index time: by requestTime, except the late records (indexed
+    // late, so listed where they were indexed).
     let times: Vec<i64> = got
         .iter()
         .map(|r| r["requestTime"].as_i64().unwrap())
         .collect();
-    assert!(times.windows(2).all(|w| w[0] >= w[1]));
+    let against = times.windows(2).filter(|w| w[0] < w[1]).count();
+    assert!(
+        against > 0 && against * 3 < times.len(),
+        "{against} of {}",
+        times.len()
+    );
     // `data` is a JSON document inside a string.
     let data: Value = serde_json::from_str(got[0]["data"].as_str().unwrap()).unwrap();
     assert!(data.is_object());

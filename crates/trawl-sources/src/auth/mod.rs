@@ -8,14 +8,20 @@
 //! its result, success or failure), and drops it when the API answers 401
 //! ([`TokenCache::invalidate`]) so the next call fetches a new one exactly once.
 //!
+//! Another holder of the same Zoom app credentials (a second instance, a script) can
+//! void the token at any moment, again and again. A voided token is refreshed at once
+//! the first time; while tokens keep being voided young (each within
+//! [`VOID_STREAK_RESET`] of its issue), the next refresh waits twice as long each time,
+//! from a second up to [`MAX_VOID_BACKOFF`], so a tug of war costs at most one token
+//! request a minute and never marks the stream failed; callers asking during the wait
+//! get a retryable error that says so.
+//!
 //! Expiry is measured on `tokio::time::Instant`, so tests drive it with a paused clock.
 
 mod zoho;
 mod zoom;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -28,11 +34,18 @@ use crate::error::SourceError;
 
 pub use zoho::ZohoCredentials;
 pub use zoom::ZoomCredentials;
+// For `crate::fuzzing`.
+pub(crate) use zoho::classify_token_answer as classify_zoho_token;
+pub(crate) use zoom::classify_token_answer as classify_zoom_token;
 
 /// A token is refreshed when less than this remains of it.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(60);
+/// A token voided after living this long ends a streak of voided tokens.
+pub const VOID_STREAK_RESET: Duration = Duration::from_secs(30);
+/// The longest wait before the next token request while tokens keep being voided.
+pub const MAX_VOID_BACKOFF: Duration = Duration::from_secs(60);
 
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) use crate::scan::BoxFuture;
 
 /// A token as the token endpoint issued it (Debug is redacted by `SecretString`).
 #[derive(Debug)]
@@ -59,6 +72,7 @@ pub(crate) trait Grant: Send + Sync {
 pub struct AccessToken {
     secret: SecretString,
     scheme: &'static str,
+    issued_at: Instant,
     expires_at: Instant,
     serial: u64,
 }
@@ -96,6 +110,10 @@ struct State {
     token: Option<AccessToken>,
     last_error: Option<SourceError>,
     issued: u64,
+    /// Tokens voided in a row, each young (see the module doc).
+    voided: u32,
+    /// No token request before this, while tokens keep being voided.
+    not_before: Option<Instant>,
 }
 
 /// The token of one tenant, refreshed before expiry, single-flight.
@@ -143,6 +161,8 @@ impl TokenCache {
                 token: None,
                 last_error: None,
                 issued: 0,
+                voided: 0,
+                not_before: None,
             }),
             attempts: AtomicU64::new(0),
         }
@@ -180,6 +200,15 @@ impl TokenCache {
             }
         }
         state.token = None;
+        if let Some(at) = state.not_before.filter(|at| *at > Instant::now()) {
+            return Err(SourceError::retryable(format!(
+                "tenant {}: {} access tokens in a row were voided soon after their issue \
+                 (another holder of the same app credentials?); next token request in {} s",
+                self.tenant,
+                state.voided,
+                (at - Instant::now()).as_secs_f64().ceil()
+            )));
+        }
         let started = Instant::now();
         let fetched = self.grant.fetch(&self.client, &self.tenant, now).await;
         self.attempts.fetch_add(1, Ordering::SeqCst);
@@ -190,6 +219,7 @@ impl TokenCache {
                 let token = AccessToken {
                     secret: issued.secret,
                     scheme: self.grant.scheme(),
+                    issued_at: started,
                     expires_at: started + issued.expires_in,
                     serial,
                 };
@@ -208,15 +238,33 @@ impl TokenCache {
 
     /// Drops `token` if it is still the cached one (the API answered 401 with it), so
     /// the next [`TokenCache::token`] fetches a new one. A token some other stream
-    /// already replaced is left alone: one 401 wave causes one refresh.
+    /// already replaced is left alone: one 401 wave causes one refresh. Tokens voided
+    /// young, again and again, space the refreshes out (see the module doc).
     pub async fn invalidate(&self, token: &AccessToken) {
         let mut state = self.state.lock().await;
         if state
             .token
             .as_ref()
-            .is_some_and(|t| t.serial == token.serial)
+            .is_none_or(|t| t.serial != token.serial)
         {
-            state.token = None;
+            return;
+        }
+        state.token = None;
+        let now = Instant::now();
+        state.voided = if now - token.issued_at >= VOID_STREAK_RESET {
+            1
+        } else {
+            state.voided + 1
+        };
+        if state.voided >= 2 {
+            let wait = Duration::from_secs(1)
+                .saturating_mul(1 << (state.voided - 2).min(10))
+                .min(MAX_VOID_BACKOFF);
+            state.not_before = Some(now + wait);
+            tracing::warn!(tenant = %self.tenant, voided = state.voided, wait = ?wait,
+                "access token voided soon after its issue, again (another holder of the same app credentials?)");
+        } else {
+            state.not_before = None;
         }
     }
 }

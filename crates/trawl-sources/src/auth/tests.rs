@@ -168,3 +168,33 @@ async fn access_tokens_are_redacted_in_debug() {
     let t = cache.token(now()).await.unwrap();
     assert!(!format!("{t:?}").contains("token-1"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn tokens_voided_again_and_again_are_refreshed_at_a_bounded_pace() {
+    let grant = FakeGrant::new(Duration::from_secs(3600));
+    let calls = grant.calls.clone();
+    let cache = fake_cache(grant);
+    // Another holder of the credentials voids every token right after its issue.
+    let mut waited = 0;
+    for _ in 0..100 {
+        match cache.token(now()).await {
+            Ok(t) => cache.invalidate(&t).await,
+            Err(e) => {
+                assert!(e.is_retryable() && !e.is_permanent(), "{e}");
+                assert!(e.to_string().contains("tenant acme"), "{e}");
+                waited += 1;
+            }
+        }
+        advance(Duration::from_secs(1)).await;
+    }
+    let n = calls.load(Ordering::SeqCst);
+    assert!((6..=10).contains(&n), "{n} token requests in 100 s");
+    assert!(waited > 80);
+    // A token that then lives five minutes ends the streak: voided, it is replaced at once.
+    advance(MAX_VOID_BACKOFF).await;
+    let t = cache.token(now()).await.unwrap();
+    advance(VOID_STREAK_RESET).await;
+    cache.invalidate(&t).await;
+    assert!(cache.token(now()).await.is_ok());
+    assert_eq!(calls.load(Ordering::SeqCst), n + 2);
+}

@@ -14,7 +14,7 @@ use url::Url;
 use super::{parse_token_answer, BoxFuture, Grant, Issued, TokenAnswerError};
 use crate::classify::rate_limit_from;
 use crate::error::{LimitType, RateLimitInfo, RetryAfter, SourceError};
-use crate::http::{endpoint, read_answer, transport_error};
+use crate::http::{endpoint, read_answer, transport_error, Keep};
 
 /// A Zoho OAuth client and its long-lived refresh token. Debug never shows the secrets.
 #[derive(Clone)]
@@ -37,6 +37,17 @@ impl fmt::Debug for ZohoCredentials {
             .field("refresh_token", &"[redacted]")
             .field("accounts_base", &self.accounts_base.as_str())
             .finish()
+    }
+}
+
+/// Equal when every field, the secrets included, is equal.
+impl PartialEq for ZohoCredentials {
+    fn eq(&self, other: &Self) -> bool {
+        self.zoid == other.zoid
+            && self.client_id == other.client_id
+            && self.client_secret.expose_secret() == other.client_secret.expose_secret()
+            && self.refresh_token.expose_secret() == other.refresh_token.expose_secret()
+            && self.accounts_base == other.accounts_base
     }
 }
 
@@ -71,6 +82,7 @@ pub(crate) fn classify_token_answer(
                     label: Some("oauth".into()),
                     kind: LimitType::Unknown,
                     retry_after: Some(RetryAfter(now + Duration::seconds(TOKEN_LOCKOUT))),
+                    retry_after_issue: None,
                     limit: None,
                     remaining: None,
                     message: Some(text),
@@ -116,7 +128,7 @@ impl Grant for ZohoCredentials {
                 .send()
                 .await
                 .map_err(|e| transport_error(&scope, &e))?;
-            let answer = read_answer(sent, &scope).await?;
+            let answer = read_answer(sent, &scope, Keep::Nothing).await?;
             if answer.status == 429 {
                 return Err(SourceError::RateLimited(rate_limit_from(
                     &answer, &scope, now,

@@ -13,7 +13,7 @@ use url::Url;
 use super::{parse_token_answer, BoxFuture, Grant, Issued, TokenAnswerError};
 use crate::classify::rate_limit_from;
 use crate::error::SourceError;
-use crate::http::{endpoint, read_answer, transport_error};
+use crate::http::{endpoint, read_answer, transport_error, Keep};
 
 /// A Zoom Server-to-Server OAuth app's credentials. Debug never shows the secret.
 #[derive(Clone)]
@@ -33,6 +33,16 @@ impl fmt::Debug for ZoomCredentials {
             .field("client_secret", &"[redacted]")
             .field("oauth_base", &self.oauth_base.as_str())
             .finish()
+    }
+}
+
+/// Equal when every field, the secret included, is equal.
+impl PartialEq for ZoomCredentials {
+    fn eq(&self, other: &Self) -> bool {
+        self.account_id == other.account_id
+            && self.client_id == other.client_id
+            && self.client_secret.expose_secret() == other.client_secret.expose_secret()
+            && self.oauth_base == other.oauth_base
     }
 }
 
@@ -87,7 +97,7 @@ impl Grant for ZoomCredentials {
                 .send()
                 .await
                 .map_err(|e| transport_error(&scope, &e))?;
-            let answer = read_answer(sent, &scope).await?;
+            let answer = read_answer(sent, &scope, Keep::Nothing).await?;
             if answer.status == 429 {
                 return Err(SourceError::RateLimited(rate_limit_from(
                     &answer, &scope, now,

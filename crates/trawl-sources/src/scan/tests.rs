@@ -1,5 +1,6 @@
 //! The shared window walk, over a scripted driver: filtering, early stop only when the
-//! order is proven, restarts with repeatable ids, the retention horizon, long windows.
+//! order is proven, restarts with repeatable ids, the retention horizon, long windows,
+//! records that do not parse, late records, and records shown again across pages.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,13 +13,21 @@ use crate::test_support::{assert_schema_valid, stream};
 use crate::zoom::normalize;
 
 type Script = Arc<Mutex<VecDeque<Result<Fetch, SourceError>>>>;
+type Asked = Arc<Mutex<Vec<Window>>>;
+type Repeats = Arc<Mutex<usize>>;
 
 struct Scripted {
     script: Script,
     asked: Arc<Mutex<Vec<Window>>>,
+    repeats: Arc<Mutex<usize>>,
 }
 
 impl Driver for Scripted {
+    fn repeat_previous(&mut self) -> bool {
+        *self.repeats.lock().unwrap() += 1;
+        true
+    }
+
     fn fetch<'a>(&'a mut self, window: Window, _now: DateTime<Utc>) -> BoxFuture<'a, Fetched> {
         Box::pin(async move {
             self.asked.lock().unwrap().push(window);
@@ -52,18 +61,55 @@ fn rec(time: DateTime<Utc>, detail: &str) -> Record {
     .unwrap()
 }
 
+fn driver_page(records: Vec<Record>, more: bool, follows: Follows) -> DriverPage {
+    DriverPage {
+        records,
+        rejected: Vec::new(),
+        more,
+        follows,
+        outside: Outside::Neighbours,
+        repeat: false,
+    }
+}
+
 fn page(records: Vec<Record>, more: bool) -> Result<Fetch, SourceError> {
-    Ok(Fetch::Page { records, more })
+    Ok(Fetch::Page(driver_page(records, more, Follows::First)))
+}
+
+/// A next page of the same listing, by an offset-like token.
+fn next(records: Vec<Record>, more: bool, total: Option<u64>) -> Result<Fetch, SourceError> {
+    Ok(Fetch::Page(driver_page(
+        records,
+        more,
+        Follows::Offset { total },
+    )))
+}
+
+/// The answer to a repeat of the previous page.
+fn again(records: Vec<Record>) -> Result<Fetch, SourceError> {
+    let mut p = driver_page(records, true, Follows::Offset { total: None });
+    p.repeat = true;
+    Ok(Fetch::Page(p))
 }
 
 fn scan_of(
     window: Window,
     script: Vec<Result<Fetch, SourceError>>,
 ) -> (WindowScan, Arc<Mutex<Vec<Window>>>) {
+    let (scan, asked, _) = scan_with_repeats(window, script);
+    (scan, asked)
+}
+
+fn scan_with_repeats(
+    window: Window,
+    script: Vec<Result<Fetch, SourceError>>,
+) -> (WindowScan, Asked, Repeats) {
     let asked = Arc::new(Mutex::new(Vec::new()));
+    let repeats = Arc::new(Mutex::new(0));
     let driver = Scripted {
         script: Arc::new(Mutex::new(script.into())),
         asked: asked.clone(),
+        repeats: repeats.clone(),
     };
     let scan = WindowScan::new(
         stream(SourceKind::ZoomOperationLogs),
@@ -72,12 +118,12 @@ fn scan_of(
         Duration::days(182),
         Box::new(driver),
     );
-    (scan, asked)
+    (scan, asked, repeats)
 }
 
 fn events(step: &Result<ScanStep, SourceError>) -> (Vec<Event>, bool) {
     match step {
-        Ok(ScanStep::Page { events, done }) => (events.clone(), *done),
+        Ok(ScanStep::Page { events, done, .. }) => (events.clone(), *done),
         other => panic!("expected a page, got {other:?}"),
     }
 }
@@ -219,4 +265,147 @@ async fn a_window_longer_than_the_api_allows_is_walked_in_pieces() {
     let asked = asked.lock().unwrap();
     assert_eq!(asked[0].duration(), Duration::days(30));
     assert_eq!(asked[1].end, w.end);
+}
+
+#[tokio::test]
+async fn records_that_do_not_parse_come_back_beside_the_good_ones() {
+    let w = Window::new(t(1, 0, 0, 0), t(2, 0, 0, 0)).unwrap();
+    let mut p = driver_page(vec![rec(t(1, 1, 0, 0), "good")], false, Follows::First);
+    p.rejected = vec![Rejected {
+        reason: "tenant acme, source zoom.operation_logs: record 1 does not parse: no time".into(),
+        raw: r#"{"action":"Add"}"#.into(),
+    }];
+    let (mut scan, _) = scan_of(w, vec![Ok(Fetch::Page(p))]);
+    match scan.next_page(t(2, 0, 0, 0)).await.step {
+        Ok(ScanStep::Page {
+            events,
+            rejected,
+            done: true,
+            ..
+        }) => {
+            assert_eq!(events.len(), 1);
+            assert_eq!(rejected.len(), 1);
+            assert_eq!(rejected[0].raw, r#"{"action":"Add"}"#);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn records_before_the_window_answered_only_here_come_back_late() {
+    let w = Window::new(t(2, 0, 0, 0), t(3, 0, 0, 0)).unwrap();
+    let records = vec![
+        rec(t(1, 23, 0, 0), "indexed late"),
+        rec(t(2, 1, 0, 0), "in"),
+        rec(t(3, 0, 0, 0), "next window's"),
+    ];
+    let mut p = driver_page(records.clone(), false, Follows::First);
+    p.outside = Outside::Late;
+    let (mut scan, _) = scan_of(w, vec![Ok(Fetch::Page(p))]);
+    let Ok(ScanStep::Page { events, late, .. }) = scan.next_page(t(4, 0, 0, 0)).await.step else {
+        panic!()
+    };
+    assert_eq!((events.len(), late.len()), (1, 1));
+    assert_eq!(late[0].time, t(1, 23, 0, 0));
+    // Whole dates: records outside are the neighbours' and dropped.
+    let (mut scan, _) = scan_of(w, vec![page(records, false)]);
+    let Ok(ScanStep::Page { events, late, .. }) = scan.next_page(t(4, 0, 0, 0)).await.step else {
+        panic!()
+    };
+    assert_eq!((events.len(), late.len()), (1, 0));
+}
+
+/// Ids of every event the scan hands out until done.
+async fn all_ids(scan: &mut WindowScan, now: DateTime<Utc>) -> Vec<trawl_model::EventId> {
+    let mut ids = Vec::new();
+    while !scan.is_done() {
+        if let Ok(ScanStep::Page { events, .. }) = scan.next_page(now).await.step {
+            ids.extend(events.iter().map(|e| e.id));
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn records_shown_again_at_the_top_of_the_next_page_are_counted_once() {
+    let w = Window::new(t(1, 0, 0, 0), t(2, 0, 0, 0)).unwrap();
+    let (a, b, c, d) = (
+        rec(t(1, 9, 0, 0), "a"),
+        rec(t(1, 8, 0, 0), "b"),
+        rec(t(1, 7, 0, 0), "c"),
+        rec(t(1, 6, 0, 0), "d"),
+    );
+    // Newest first, two new records arrived after page 1: b and c come again.
+    let (mut scan, _, repeats) = scan_with_repeats(
+        w,
+        vec![
+            page(vec![a.clone(), b.clone(), c.clone()], true),
+            next(vec![b.clone(), c.clone(), d.clone()], false, None),
+        ],
+    );
+    let ids = all_ids(&mut scan, t(1, 12, 0, 0)).await;
+    assert_eq!(ids.len(), 4);
+    assert_eq!(
+        *repeats.lock().unwrap(),
+        0,
+        "two different records: a shift, no doubt"
+    );
+}
+
+#[tokio::test]
+async fn twins_across_a_page_boundary_are_two_events_once_the_list_is_shown_still() {
+    let w = Window::new(t(1, 0, 0, 0), t(2, 0, 0, 0)).unwrap();
+    let twin = rec(t(1, 8, 0, 0), "same");
+    let first = vec![rec(t(1, 9, 0, 0), "a"), twin.clone()];
+    // Settled (two days later): no doubt, two events, no extra request.
+    let (mut scan, _, repeats) = scan_with_repeats(
+        w,
+        vec![
+            page(first.clone(), true),
+            next(vec![twin.clone(), rec(t(1, 7, 0, 0), "c")], false, None),
+        ],
+    );
+    let ids = all_ids(&mut scan, t(4, 0, 0, 0)).await;
+    assert_eq!(ids.len(), 4);
+    assert_eq!(*repeats.lock().unwrap(), 0);
+    // Still growing: the previous page is asked again; unchanged means twins.
+    let (mut scan, _, repeats) = scan_with_repeats(
+        w,
+        vec![
+            page(first.clone(), true),
+            next(vec![twin.clone(), rec(t(1, 7, 0, 0), "c")], false, None),
+            again(first.clone()),
+        ],
+    );
+    let ids = all_ids(&mut scan, t(1, 12, 0, 0)).await;
+    assert_eq!(ids.len(), 4);
+    assert_eq!(*repeats.lock().unwrap(), 1);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 4, "the twins have distinct ids");
+    // ... moved by one: the record was shown again, one event.
+    let (mut scan, _, _) = scan_with_repeats(
+        w,
+        vec![
+            page(first.clone(), true),
+            next(vec![twin.clone(), rec(t(1, 7, 0, 0), "c")], false, None),
+            again(vec![rec(t(1, 10, 0, 0), "new"), rec(t(1, 9, 0, 0), "a")]),
+        ],
+    );
+    assert_eq!(all_ids(&mut scan, t(1, 12, 0, 0)).await.len(), 3);
+    // The Phone report's total unchanged: twins, without asking again.
+    let (mut scan, _, repeats) = scan_with_repeats(
+        w,
+        vec![
+            Ok(Fetch::Page(driver_page(
+                first,
+                true,
+                Follows::Offset { total: Some(3) },
+            ))),
+            next(vec![twin, rec(t(1, 7, 0, 0), "c")], false, Some(3)),
+        ],
+    );
+    assert_eq!(all_ids(&mut scan, t(1, 12, 0, 0)).await.len(), 4);
+    assert_eq!(*repeats.lock().unwrap(), 0);
 }

@@ -1,31 +1,48 @@
 //! Zoho Mail organization audit records: `GET {mail_base}/api/organization/{zoid}/activity`.
 //!
 //! Windows go as `startTime`/`endTime` in milliseconds, pages of up to 200 (`limit`),
-//! the next page continues from the previous answer's `lastEntityId` + `lastIndexTime`,
-//! and an optional `searchKey` filters. The answer is an envelope
-//! (`{"status":{"code":200,..},"data":{"audit":[..],..}}`) parsed strictly: the sample in
-//! Zoho's own docs misses a comma, and a page that does not parse is an error, never an
-//! empty page. Zoho reports some errors inside HTTP 200 envelopes, so the envelope's
-//! code counts as the status.
+//! the next page continues from the previous answer's `lastEntityId` + `lastIndexTime`
+//! (a keyset: records arriving meanwhile shift nothing), and an optional `searchKey`
+//! filters. The answer is an envelope (`{"status":{"code":200,..},"data":{"audit":[..],
+//! ..}}`) read for what it says about itself by `super::envelope` (auth errors and
+//! throttling in all their forms) and parsed strictly: the sample in Zoho's own docs
+//! misses a comma, and a page that does not parse is an error, never an empty page; a
+//! record that does not parse goes back with its reason, next to the good ones.
+//!
+//! Nobody says whether `startTime`/`endTime` select on `requestTime` or on the index
+//! time, nor whether `endTime` is inclusive. So `endTime` is sent [`INDEX_SLACK`] past
+//! the window's end and the scan keeps the records whose `requestTime` lies in the
+//! window: a record indexed up to that long after its time is found by the window of its
+//! time under either reading (an inclusive end only adds records of the next window,
+//! which are dropped here and found there). A record indexed later still, answered for a
+//! later window, lies before that window: it comes back as `late` (no other window's
+//! answer holds it).
 
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
 use trawl_model::{Outcome, StreamKey, Window};
 use url::Url;
 
-use crate::auth::{BoxFuture, TokenCache};
-use crate::classify::{check_status, json_object, AuthStrikes};
+use super::envelope::{self, Verdict};
+use crate::auth::TokenCache;
+use crate::classify::{check_status, json_object, rejected, Status};
 use crate::error::SourceError;
 use crate::http::{self, endpoint, Answer};
 use crate::limits::LimitKey;
 use crate::normalize::{text_field, verb};
-use crate::scan::{Driver, Fetch, Fetched, Fields, Record, WindowScan};
+use crate::scan::{
+    BoxFuture, Driver, DriverPage, Fetch, Fetched, Fields, Follows, Outside, Record, Rejected,
+    WindowScan,
+};
 use crate::source::{Source, SourceSettings};
 
 /// Largest `limit` Zoho accepts.
 pub const MAX_PAGE_SIZE: u32 = 200;
+
+/// How far past a window's end `endTime` reaches (see the module doc).
+pub const INDEX_SLACK: Duration = Duration::minutes(5);
 
 /// The Mail audit records of one Zoho organization.
 pub struct ZohoMailAudit {
@@ -76,10 +93,9 @@ impl Source for ZohoMailAudit {
             window,
             self.max_window(),
             self.retention(),
-            Box::new(Pager {
+            Box::new(AuditPages {
                 source: self,
                 cursor: None,
-                strikes: AuthStrikes::default(),
             }),
         )
     }
@@ -92,62 +108,91 @@ pub(crate) struct Cursor {
     pub last_index_time: String,
 }
 
-struct Pager {
-    source: Arc<ZohoMailAudit>,
-    cursor: Option<Cursor>,
-    strikes: AuthStrikes,
+/// One audit page, read.
+#[derive(Debug)]
+pub(crate) struct AuditPage {
+    pub records: Vec<Record>,
+    pub rejected: Vec<Rejected>,
+    /// `None` when the answer names no last record.
+    pub next: Option<Cursor>,
 }
 
-impl Driver for Pager {
-    fn fetch<'a>(&'a mut self, window: Window, now: DateTime<Utc>) -> BoxFuture<'a, Fetched> {
-        Box::pin(async move {
-            let s = self.source.clone();
-            let url = match &s.url {
-                Ok(u) => u.clone(),
-                Err(e) => {
-                    return Fetched {
-                        result: Err(e.clone()),
-                        exchange: None,
-                    }
+/// The pages of one window of an organization's audit records, by keyset.
+struct AuditPages {
+    source: Arc<ZohoMailAudit>,
+    cursor: Option<Cursor>,
+}
+
+impl AuditPages {
+    async fn fetch_page(&mut self, window: Window, now: DateTime<Utc>) -> Fetched {
+        let s = self.source.clone();
+        let url = match &s.url {
+            Ok(u) => u.clone(),
+            Err(e) => {
+                return Fetched {
+                    result: Err(e.clone()),
+                    exchange: None,
                 }
-            };
-            let mut query = vec![
-                ("startTime", window.start.timestamp_millis().to_string()),
-                ("endTime", window.end.timestamp_millis().to_string()),
-                ("limit", s.limit.to_string()),
-            ];
-            if let Some(k) = &s.search_key {
-                query.push(("searchKey", k.clone()));
             }
-            if let Some(c) = &self.cursor {
-                query.push(("lastEntityId", c.last_entity_id.clone()));
-                query.push(("lastIndexTime", c.last_index_time.clone()));
-            }
-            let sent = http::get(&s.client, &s.tokens, url, &query, &s.scope, now).await;
-            let result = match sent.result {
-                Err(e) => Err(e),
-                Ok((mut answer, token)) => {
-                    answer.status = effective_status(&answer);
-                    match check_status(&answer, &token, &s.tokens, &mut self.strikes, &s.scope, now)
-                        .await
-                    {
+        };
+        let mut query = vec![
+            ("startTime", window.start.timestamp_millis().to_string()),
+            (
+                "endTime",
+                (window.end + INDEX_SLACK).timestamp_millis().to_string(),
+            ),
+            ("limit", s.limit.to_string()),
+        ];
+        if let Some(k) = &s.search_key {
+            query.push(("searchKey", k.clone()));
+        }
+        if let Some(c) = &self.cursor {
+            query.push(("lastEntityId", c.last_entity_id.clone()));
+            query.push(("lastIndexTime", c.last_index_time.clone()));
+        }
+        let sent = http::get(&s.client, &s.tokens, url, &query, &s.scope, now).await;
+        let result = match sent.result {
+            Err(e) => Err(e),
+            Ok((mut answer, token)) => match envelope::read(&answer, &s.scope, now) {
+                Verdict::Throttled(info) => Err(SourceError::RateLimited(info)),
+                Verdict::Refresh { reason } => {
+                    s.tokens.invalidate(&token).await;
+                    Ok(Fetch::Again { reason })
+                }
+                Verdict::Status(status) => {
+                    answer.status = status;
+                    match check_status(&answer, &token, &s.tokens, &s.scope, now).await {
                         Err(e) => Err(e),
-                        Ok(()) => parse_page(&answer, &s.scope).map(|(records, next)| {
+                        Ok(Status::Refresh { reason }) => Ok(Fetch::Again { reason }),
+                        Ok(Status::Fine) => read_audit_page(&answer, &s.scope).map(|p| {
                             // Another page follows while the answer moves the cursor on
-                            // (an empty page without one is the end). A short page is not
-                            // taken as the end: one more request beats a lost record.
-                            let more = next.is_some() && next != self.cursor;
-                            self.cursor = next;
-                            Fetch::Page { records, more }
+                            // (an empty page without one is the end). A short page is
+                            // not taken as the end: one more request beats a lost record.
+                            let more = p.next.is_some() && p.next != self.cursor;
+                            self.cursor = p.next;
+                            Fetch::Page(DriverPage {
+                                records: p.records,
+                                rejected: p.rejected,
+                                more,
+                                follows: Follows::Keyset,
+                                outside: Outside::Late,
+                                repeat: false,
+                            })
                         }),
                     }
                 }
-            };
-            Fetched {
-                result,
-                exchange: sent.exchange,
-            }
-        })
+            },
+        };
+        Fetched {
+            result,
+            exchange: sent.exchange,
+        }
+    }
+}
+
+impl Driver for AuditPages {
+    fn fetch<'a>(&'a mut self, window: Window, now: DateTime<Utc>) -> BoxFuture<'a, Fetched> {
+        Box::pin(self.fetch_page(window, now))
     }
 
     fn reset(&mut self) {
@@ -155,53 +200,9 @@ impl Driver for Pager {
     }
 }
 
-/// The status an answer really has: Zoho puts errors in HTTP 200 envelopes, says
-/// `INVALID_OAUTHTOKEN` with other codes than 401, and throttles with
-/// "too many requests" bodies.
-pub(crate) fn effective_status(answer: &Answer) -> u16 {
-    // A lower-cased copy and `str::contains` (a vectorized search) cost far less than a
-    // byte-by-byte case-insensitive scan of a 100 kB page.
-    let lower = answer.body.to_ascii_lowercase();
-    if lower.contains("invalid_oauthtoken") || lower.contains("invalid oauthtoken") {
-        return 401;
-    }
-    let status = match envelope_code(&answer.body) {
-        Some(code) if answer.status == 200 => code,
-        _ => answer.status,
-    };
-    if status != 200
-        && (lower.contains("too many requests") || lower.contains("url_rule_violation"))
-    {
-        return 429;
-    }
-    status
-}
-
-/// `status.code` of a JSON object body, read without building the whole document (the
-/// page is parsed once more, in full, by `parse_page`).
-fn envelope_code(body: &str) -> Option<u16> {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        #[serde(default)]
-        status: Value,
-    }
-    if !body.trim_start().starts_with('{') {
-        return None;
-    }
-    let envelope: Envelope = serde_json::from_str(body).ok()?;
-    envelope
-        .status
-        .get("code")
-        .and_then(Value::as_u64)
-        .and_then(|c| u16::try_from(c).ok())
-        .filter(|c| (100..600).contains(c))
-}
-
-/// Reads an audit page: its records and the cursor of the next page.
-pub(crate) fn parse_page(
-    answer: &Answer,
-    scope: &str,
-) -> Result<(Vec<Record>, Option<Cursor>), SourceError> {
+/// Reads an audit page: its records (those that do not parse apart, with why) and the
+/// cursor of the next page. A body that is not an audit page is malformed.
+pub(crate) fn read_audit_page(answer: &Answer, scope: &str) -> Result<AuditPage, SourceError> {
     let mut page = json_object(answer, scope)?;
     let bad = |why: String| SourceError::malformed(format!("{scope}: {why}"), &answer.body);
     match page
@@ -235,29 +236,37 @@ pub(crate) fn parse_page(
         Some(Value::Null) | None if next.is_none() => Vec::new(),
         _ => return Err(bad("data.audit is missing or not an array".into())),
     };
-    let records = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, raw)| normalize(raw).map_err(|why| bad(format!("record {i}: {why}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((records, next))
+    let mut records = Vec::with_capacity(items.len());
+    let mut refused = Vec::new();
+    for (i, raw) in items.into_iter().enumerate() {
+        match normalize(raw) {
+            Ok(r) => records.push(r),
+            Err((why, raw)) => refused.push(rejected(scope, i, &why, &raw)),
+        }
+    }
+    Ok(AuditPage {
+        records,
+        rejected: refused,
+        next,
+    })
 }
 
-/// One Zoho audit record as an event's fields.
-pub(crate) fn normalize(raw: Value) -> Result<Record, String> {
+/// One Zoho audit record as an event's fields; the record back with why not.
+pub(crate) fn normalize(raw: Value) -> Result<Record, (String, Value)> {
     if !raw.is_object() {
-        return Err("not an object".into());
+        return Err(("not an object".into(), raw));
     }
     let ms = match raw.get("requestTime") {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
         _ => None,
-    }
-    .ok_or("no numeric requestTime")?;
-    let time = Utc
-        .timestamp_millis_opt(ms)
-        .single()
-        .ok_or_else(|| format!("requestTime {ms} is out of range"))?;
+    };
+    let Some(ms) = ms else {
+        return Err(("no numeric requestTime".into(), raw));
+    };
+    let Some(time) = Utc.timestamp_millis_opt(ms).single() else {
+        return Err((format!("requestTime {ms} is out of range"), raw));
+    };
     let action = raw
         .get("operationType")
         .and_then(Value::as_str)

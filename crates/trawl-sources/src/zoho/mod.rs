@@ -1,6 +1,8 @@
 //! Zoho: the data centers (an account lives in one, which decides both the Mail API
-//! host and the accounts host that issues tokens) and the Mail audit source.
+//! host and the accounts host that issues tokens), how an answer's envelope is read, and
+//! the Mail audit source.
 
+pub(crate) mod envelope;
 pub mod mail_audit;
 
 use std::fmt;

@@ -1,20 +1,23 @@
 //! Zoom account operation logs: `GET {api_base}/v2/report/operationlogs`.
 //!
-//! The endpoint takes whole dates (`from`, `to`, both inclusive), so a window becomes the
-//! dates covering it and the scan keeps only the records inside the window. Pages of up
-//! to 300 records, `category_type` from the tenant's settings, `next_page_token` paging
-//! (tokens expire after 15 minutes: the scan starts the window over).
+//! The endpoint takes whole dates (`from`, `to`, both inclusive), read in UTC or in the
+//! account's zone (nobody says which): a window is asked as the dates it spans, with
+//! neighbouring dates when its edges are not proven covered (`super::dates`), and the
+//! scan keeps only the records inside the window. Pages of up to 300 records,
+//! `category_type` from the tenant's settings, `next_page_token` paging (tokens expire
+//! after 15 minutes: the scan starts the window over).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use trawl_model::{StreamKey, Window};
 
-use super::{no_special, ZoomCommon};
-use crate::auth::BoxFuture;
-use crate::classify::AuthStrikes;
+use super::pages::{date_range, LogEndpoint, LogPages, Range};
+use super::{no_special, Answered, ZoomCommon};
+use crate::error::SourceError;
+use crate::http::Answer;
 use crate::limits::LimitKey;
-use crate::scan::{Driver, Fetched, WindowScan};
+use crate::scan::WindowScan;
 use crate::source::Source;
 
 pub const PATH: &str = "v2/report/operationlogs";
@@ -34,13 +37,45 @@ impl ZoomOperationLogs {
     }
 }
 
-/// The `from` and `to` dates (`yyyy-mm-dd`, both inclusive) covering `w`.
-pub fn date_range(w: Window) -> (String, String) {
-    let last = w.end - Duration::seconds(1);
-    (
-        w.start.format("%Y-%m-%d").to_string(),
-        last.max(w.start).format("%Y-%m-%d").to_string(),
-    )
+/// `from`/`to` of a listing.
+pub(crate) fn from_to(range: Range) -> (String, String) {
+    match range {
+        Range::Dates(f, l) => (
+            f.format("%Y-%m-%d").to_string(),
+            l.format("%Y-%m-%d").to_string(),
+        ),
+        Range::Instants(w) => (
+            w.start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            w.end.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        ),
+    }
+}
+
+impl LogEndpoint for ZoomOperationLogs {
+    fn common(&self) -> &ZoomCommon {
+        &self.common
+    }
+
+    fn path(&self) -> &'static str {
+        PATH
+    }
+
+    fn range_for(&self, piece: Window, now: DateTime<Utc>) -> Range {
+        date_range(&self.common, piece, now)
+    }
+
+    fn query(&self, range: Range) -> Vec<(&'static str, String)> {
+        let (from, to) = from_to(range);
+        let category = self
+            .category_type
+            .clone()
+            .unwrap_or_else(|| "all".to_string());
+        vec![("from", from), ("to", to), ("category_type", category)]
+    }
+
+    fn special(&self, answer: &Answer, _: Range) -> Option<Result<Answered, SourceError>> {
+        no_special(answer)
+    }
 }
 
 impl Source for ZoomOperationLogs {
@@ -52,69 +87,37 @@ impl Source for ZoomOperationLogs {
         LimitKey::ZOOM_HEAVY
     }
 
+    fn day_offset(&self) -> Duration {
+        self.common.day_offset()
+    }
+
     fn scan(self: Arc<Self>, window: Window) -> WindowScan {
         WindowScan::new(
             self.common.stream.clone(),
             window,
             self.max_window(),
             self.retention(),
-            Box::new(Pager {
-                source: self,
-                cursor: None,
-                strikes: AuthStrikes::default(),
-            }),
+            Box::new(LogPages::new(self)),
         )
-    }
-}
-
-struct Pager {
-    source: Arc<ZoomOperationLogs>,
-    cursor: Option<String>,
-    strikes: AuthStrikes,
-}
-
-impl Driver for Pager {
-    fn fetch<'a>(&'a mut self, window: Window, now: DateTime<Utc>) -> BoxFuture<'a, Fetched> {
-        Box::pin(async move {
-            let (from, to) = date_range(window);
-            let category = self
-                .source
-                .category_type
-                .clone()
-                .unwrap_or_else(|| "all".to_string());
-            let query = vec![("from", from), ("to", to), ("category_type", category)];
-            self.source
-                .common
-                .fetch(
-                    PATH,
-                    query,
-                    &mut self.cursor,
-                    &mut self.strikes,
-                    now,
-                    &no_special,
-                )
-                .await
-        })
-    }
-
-    fn reset(&mut self) {
-        self.cursor = None;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{NaiveDate, TimeZone};
 
     #[test]
-    fn dates_cover_the_window() {
-        let t = |d, h| Utc.with_ymd_and_hms(2026, 3, d, h, 0, 0).unwrap();
-        let w = Window::new(t(1, 0), t(2, 0)).unwrap();
-        assert_eq!(date_range(w), ("2026-03-01".into(), "2026-03-01".into()));
-        let w = Window::new(t(1, 12), t(3, 6)).unwrap();
-        assert_eq!(date_range(w), ("2026-03-01".into(), "2026-03-03".into()));
-        let w = Window::new(t(1, 0), t(31, 0)).unwrap();
-        assert_eq!(date_range(w), ("2026-03-01".into(), "2026-03-30".into()));
+    fn listings_ask_dates_or_instants() {
+        let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(
+            from_to(Range::Dates(d("2026-03-01"), d("2026-03-03"))),
+            ("2026-03-01".into(), "2026-03-03".into())
+        );
+        let t = |h| Utc.with_ymd_and_hms(2026, 3, 1, h, 0, 0).unwrap();
+        assert_eq!(
+            from_to(Range::Instants(Window::new(t(1), t(2)).unwrap())),
+            ("2026-03-01T01:00:00Z".into(), "2026-03-01T02:00:00Z".into())
+        );
     }
 }

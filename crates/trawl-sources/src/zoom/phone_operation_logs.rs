@@ -3,24 +3,26 @@
 //! Older docs allow `from`/`to` as datetimes (`yyyy-MM-ddTHH:mm:ssZ`), newer ones list
 //! only dates. The first request of a stream tries the datetime form; if the API refuses
 //! it (HTTP 400), the stream falls back to dates for good (remembered per source) and the
-//! scan restarts. An account without a Zoom Phone plan answers 404 with code 124
-//! "Account does not exist": that is [`SourceError::NotEnabled`], so the engine turns
-//! the stream off instead of retrying it forever.
+//! scan restarts; dates are then asked as the account report's are (`super::dates`). An
+//! account without a Zoom Phone plan has been seen to answer 404 code 124 "Account does
+//! not exist", 403 code 2031 "Zoom Phone has not been enabled for this account" and 400
+//! code 300 "not enrolled": each is [`SourceError::NotEnabled`], so the engine turns the
+//! stream off instead of retrying it in a loop.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use trawl_model::{StreamKey, Window};
 
-use super::operation_logs::date_range;
-use super::ZoomCommon;
-use crate::auth::BoxFuture;
-use crate::classify::{api_code, api_message, AuthStrikes};
+use super::operation_logs::from_to;
+use super::pages::{date_range, LogEndpoint, LogPages, Range};
+use super::{Answered, ZoomCommon};
+use crate::classify::{api_code, api_message};
 use crate::error::SourceError;
 use crate::http::Answer;
 use crate::limits::LimitKey;
-use crate::scan::{Driver, Fetch, Fetched, WindowScan};
+use crate::scan::WindowScan;
 use crate::source::Source;
 
 pub const PATH: &str = "v2/phone/reports/operationlogs";
@@ -61,7 +63,11 @@ impl ZoomPhoneOperationLogs {
     }
 
     /// The answers only this endpoint gives: no Phone plan, and datetime refused.
-    fn special(&self, answer: &Answer, form: TimeForm) -> Option<Result<Fetch, SourceError>> {
+    fn special_answer(
+        &self,
+        answer: &Answer,
+        form: TimeForm,
+    ) -> Option<Result<Answered, SourceError>> {
         let status = answer.status;
         if !(400..500).contains(&status) || status == 401 || status == 429 {
             return None;
@@ -70,6 +76,8 @@ impl ZoomPhoneOperationLogs {
         let message = api_message(&answer.body).unwrap_or_default();
         let lower = message.to_ascii_lowercase();
         let no_phone = (status == 404 && (code == Some(124) || lower.contains("does not exist")))
+            || (status == 403 && code == Some(2031))
+            || lower.contains("not enrolled")
             || (lower.contains("phone")
                 && (lower.contains("not enabled")
                     || lower.contains("not been enabled")
@@ -90,7 +98,7 @@ impl ZoomPhoneOperationLogs {
                 .compare_exchange(UNTRIED, DATES, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok();
             if first || self.form.load(Ordering::SeqCst) == DATES {
-                return Some(Ok(Fetch::Restart {
+                return Some(Ok(Answered::Restart {
                     reason: format!(
                         "{}: the API refused datetime from/to ({message}); using dates from now on",
                         self.common.scope
@@ -99,6 +107,44 @@ impl ZoomPhoneOperationLogs {
             }
         }
         None
+    }
+}
+
+impl LogEndpoint for ZoomPhoneOperationLogs {
+    fn common(&self) -> &ZoomCommon {
+        &self.common
+    }
+
+    fn path(&self) -> &'static str {
+        PATH
+    }
+
+    fn range_for(&self, piece: Window, now: DateTime<Utc>) -> Range {
+        match self.time_form() {
+            TimeForm::DateTime => Range::Instants(piece),
+            TimeForm::Dates => date_range(&self.common, piece, now),
+        }
+    }
+
+    fn query(&self, range: Range) -> Vec<(&'static str, String)> {
+        let (from, to) = from_to(range);
+        vec![("from", from), ("to", to)]
+    }
+
+    fn special(&self, answer: &Answer, range: Range) -> Option<Result<Answered, SourceError>> {
+        let form = match range {
+            Range::Instants(_) => TimeForm::DateTime,
+            Range::Dates(..) => TimeForm::Dates,
+        };
+        self.special_answer(answer, form)
+    }
+
+    fn accepted(&self, range: Range) {
+        if let Range::Instants(_) = range {
+            let _ =
+                self.form
+                    .compare_exchange(UNTRIED, DATETIME, Ordering::SeqCst, Ordering::SeqCst);
+        }
     }
 }
 
@@ -111,80 +157,17 @@ impl Source for ZoomPhoneOperationLogs {
         LimitKey::ZOOM_PHONE_HEAVY
     }
 
+    fn day_offset(&self) -> Duration {
+        self.common.day_offset()
+    }
+
     fn scan(self: Arc<Self>, window: Window) -> WindowScan {
         WindowScan::new(
             self.common.stream.clone(),
             window,
             self.max_window(),
             self.retention(),
-            Box::new(Pager {
-                source: self,
-                cursor: None,
-                form: None,
-                strikes: AuthStrikes::default(),
-            }),
+            Box::new(LogPages::new(self)),
         )
-    }
-}
-
-/// The `from`/`to` pair of `w` in `form`.
-pub fn time_range(w: Window, form: TimeForm) -> (String, String) {
-    match form {
-        TimeForm::Dates => date_range(w),
-        TimeForm::DateTime => (
-            w.start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            w.end.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        ),
-    }
-}
-
-struct Pager {
-    source: Arc<ZoomPhoneOperationLogs>,
-    cursor: Option<String>,
-    /// The form the current cursor was issued under.
-    form: Option<TimeForm>,
-    strikes: AuthStrikes,
-}
-
-impl Driver for Pager {
-    fn fetch<'a>(&'a mut self, window: Window, now: DateTime<Utc>) -> BoxFuture<'a, Fetched> {
-        Box::pin(async move {
-            let form = match (self.cursor.is_some(), self.form) {
-                (true, Some(f)) => f,
-                _ => self.source.time_form(),
-            };
-            let (from, to) = time_range(window, form);
-            let source = self.source.clone();
-            let special = move |a: &Answer| source.special(a, form);
-            let fetched = self
-                .source
-                .common
-                .fetch(
-                    PATH,
-                    vec![("from", from), ("to", to)],
-                    &mut self.cursor,
-                    &mut self.strikes,
-                    now,
-                    &special,
-                )
-                .await;
-            if let Ok(Fetch::Page { .. }) = &fetched.result {
-                self.form = Some(form);
-                if form == TimeForm::DateTime {
-                    let _ = self.source.form.compare_exchange(
-                        UNTRIED,
-                        DATETIME,
-                        Ordering::SeqCst,
-                        Ordering::SeqCst,
-                    );
-                }
-            }
-            fetched
-        })
-    }
-
-    fn reset(&mut self) {
-        self.cursor = None;
-        self.form = None;
     }
 }

@@ -10,7 +10,7 @@ use trawl_model::{SourceKind, Window};
 
 use super::*;
 use crate::classify::rate_limit_from;
-use crate::error::LimitType;
+use crate::error::{LimitType, RetryAfterIssue};
 use crate::scan::ScanStep;
 use crate::source::{build_source, SourceAccess, SourceSettings};
 use crate::test_support::{
@@ -18,10 +18,11 @@ use crate::test_support::{
 };
 
 fn page_of(path: &str) -> Result<(Vec<Record>, Option<String>), SourceError> {
-    parse_page(
+    read_log_page(
         &answer(200, &[], &fixture(path)),
         "tenant acme, source zoom.operation_logs",
     )
+    .map(|p| (p.records, p.next))
 }
 
 #[test]
@@ -90,7 +91,9 @@ fn ids_of_the_docs_samples_are_fixed_vectors() {
 fn events_carry_the_hashed_canonical_record_as_raw() {
     let key = trawl_model::StreamKey::new(tenant(), SourceKind::ZoomOperationLogs);
     let body = fixture("zoom/operation_logs_docs_sample.json");
-    let events = crate::page::parse_page(&key, body, now()).unwrap();
+    let events = crate::page::normalize_page(&key, body, now())
+        .unwrap()
+        .events;
     let ids: Vec<String> = events.iter().map(|e| e.id.to_string()).collect();
     assert_eq!(ids, ["3cd2911f24172b6beb9d10aaf7c1843f", DOCS_SECOND_ID]);
     let (records, _) = page_of("zoom/operation_logs_docs_sample.json").unwrap();
@@ -168,11 +171,11 @@ fn bad_bodies_are_malformed_never_empty_and_keep_the_body() {
         }
     }
     assert!(matches!(
-        parse_page(&answer(200, &[], "{\"page_size\":30}"), "x"),
-        Ok((r, None)) if r.is_empty()
+        read_log_page(&answer(200, &[], "{\"page_size\":30}"), "x"),
+        Ok(p) if p.records.is_empty() && p.next.is_none()
     ));
     assert!(matches!(
-        parse_page(&answer(200, &[], "{}"), "x"),
+        read_log_page(&answer(200, &[], "{}"), "x"),
         Err(SourceError::Malformed { .. })
     ));
 }
@@ -183,7 +186,7 @@ fn error_answers_are_recognised() {
     let a = answer(400, &[], &fixture("zoom/error_page_token_expired.json"));
     assert!(matches!(
         shared_special(&a, true, s),
-        Some(Ok(Fetch::Restart { .. }))
+        Some(Ok(Answered::Restart { .. }))
     ));
     assert!(
         shared_special(&a, false, s).is_none(),
@@ -192,7 +195,7 @@ fn error_answers_are_recognised() {
     let a = answer(400, &[], &fixture("zoom/error_horizon_400.json"));
     assert!(matches!(
         shared_special(&a, false, s),
-        Some(Ok(Fetch::Horizon { .. }))
+        Some(Ok(Answered::Horizon { .. }))
     ));
     let a = answer(
         300,
@@ -201,12 +204,12 @@ fn error_answers_are_recognised() {
     );
     assert!(matches!(
         shared_special(&a, true, s),
-        Some(Ok(Fetch::Horizon { .. }))
+        Some(Ok(Answered::Horizon { .. }))
     ));
     let a = answer(300, &[], "");
     assert!(matches!(
         shared_special(&a, false, s),
-        Some(Ok(Fetch::Horizon { .. }))
+        Some(Ok(Answered::Horizon { .. }))
     ));
     let a = answer(400, &[], &fixture("zoom/error_no_permission.json"));
     match shared_special(&a, false, s) {
@@ -299,11 +302,14 @@ fn zoom_settings(base: url::Url, grant: FakeGrant) -> SourceSettings {
 
 #[tokio::test]
 async fn phone_falls_back_to_dates_once_and_remembers() {
+    let empty = || (200, fixture("zoom/operation_logs_empty.json"));
     let server = scripted(vec![
         (400, fixture("zoom/error_bad_date_format.json")),
         (200, fixture("zoom/phone_operation_logs_docs_sample.json")),
-        (200, fixture("zoom/operation_logs_empty.json")),
-        (200, fixture("zoom/operation_logs_empty.json")),
+        empty(),
+        empty(),
+        empty(),
+        empty(),
     ])
     .await;
     let settings = zoom_settings(
@@ -322,12 +328,21 @@ async fn phone_falls_back_to_dates_once_and_remembers() {
     let Ok(ScanStep::Page {
         events,
         done: false,
+        ..
     }) = scan.next_page(now).await.step
     else {
         panic!("a page")
     };
     assert_eq!(events.len(), 2);
     assert_schema_valid(&events);
+    // The date's two records, at 02:36, prove neither edge of the UTC day: whether Zoom
+    // reads the date in UTC or in the account's zone, the dates on both sides are asked.
+    for _ in 0..2 {
+        assert!(matches!(
+            scan.next_page(now).await.step,
+            Ok(ScanStep::Page { done: false, .. })
+        ));
+    }
     assert!(matches!(
         scan.next_page(now).await.step,
         Ok(ScanStep::Page { done: true, .. })
@@ -335,7 +350,7 @@ async fn phone_falls_back_to_dates_once_and_remembers() {
     let mut again = source.scan(w);
     assert!(matches!(
         again.next_page(now).await.step,
-        Ok(ScanStep::Page { done: true, .. })
+        Ok(ScanStep::Page { .. })
     ));
     let targets = server.targets.lock().unwrap().clone();
     assert!(
@@ -350,9 +365,19 @@ async fn phone_falls_back_to_dates_once_and_remembers() {
     );
     assert!(targets[2].contains("next_page_token=BJLYC6PABbAHdjwSkGVQeeR6B1juwHqj3G2"));
     assert!(
-        targets[3].contains("from=2022-02-01&to=2022-02-01"),
-        "remembered: {}",
+        targets[3].contains("from=2022-01-31&to=2022-01-31"),
+        "{}",
         targets[3]
+    );
+    assert!(
+        targets[4].contains("from=2022-02-02&to=2022-02-02"),
+        "{}",
+        targets[4]
+    );
+    assert!(
+        targets[5].contains("from=2022-02-01&to=2022-02-01"),
+        "remembered: {}",
+        targets[5]
     );
     assert!(targets
         .iter()
@@ -381,33 +406,149 @@ async fn phone_without_a_plan_is_not_enabled() {
 }
 
 #[tokio::test]
-async fn a_401_refreshes_once_and_a_second_is_permanent() {
+async fn a_voided_token_is_refreshed_again_and_again_never_a_failure() {
+    let expired = r#"{"code":124,"message":"Access token is expired."}"#;
     let server = scripted(vec![
         (401, fixture("zoom/error_invalid_access_token.json")),
-        (401, fixture("zoom/error_invalid_access_token.json")),
+        (401, expired.to_string()),
+        (200, fixture("zoom/operation_logs_last_page_no_token.json")),
     ])
     .await;
     let grant = FakeGrant::new(Duration::from_secs(3600));
     let calls = grant.calls.clone();
     let settings = zoom_settings(server.base.clone(), grant);
     let source = build_source(SourceKind::ZoomOperationLogs, &settings).unwrap();
-    let w = Window::new(now() - chrono::Duration::days(1), now()).unwrap();
+    let day = Utc.with_ymd_and_hms(2025, 8, 11, 0, 0, 0).unwrap();
+    let w = Window::new(day, day + chrono::Duration::days(1)).unwrap();
     let mut scan = source.scan(w);
-    let first = scan.next_page(now()).await;
-    assert!(
-        matches!(first.step, Err(SourceError::Retryable { .. })),
-        "{:?}",
-        first.step
+    let calls = || calls.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..2 {
+        let r = scan.next_page(now()).await;
+        assert_eq!(r.exchange.unwrap().status, Some(401));
+        match r.step {
+            Ok(ScanStep::Restarted { reason }) => assert!(reason.contains("401"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(calls(), 2, "refreshed at once after the first void");
+    // Voided again right away: the next token request waits, and says why.
+    let r = scan.next_page(now()).await;
+    assert!(r.exchange.is_none(), "no API request without a token");
+    match r.step {
+        Err(e @ SourceError::Retryable { .. }) => {
+            assert!(e.to_string().contains("voided"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = scan.next_page(now()).await;
+    assert!(matches!(r.step, Ok(ScanStep::Page { .. })), "{:?}", r.step);
+    assert_eq!(calls(), 3);
+}
+
+#[tokio::test]
+async fn a_token_without_the_scope_is_permanent_and_names_it() {
+    let body = r#"{"code":4711,"message":"Invalid access token, does not contain scopes:[report:read:admin, report:read:operation_logs:admin]."}"#;
+    for status in [400, 401] {
+        let server = scripted(vec![(status, body.to_string())]).await;
+        let settings = zoom_settings(
+            server.base.clone(),
+            FakeGrant::new(Duration::from_secs(3600)),
+        );
+        let source = build_source(SourceKind::ZoomOperationLogs, &settings).unwrap();
+        let w = Window::new(now() - chrono::Duration::days(1), now()).unwrap();
+        match source.scan(w).next_page(now()).await.step {
+            Err(e @ SourceError::Permanent { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("report:read:admin") && text.contains("4711"),
+                    "{text}"
+                );
+                assert!(text.contains("tenant acme"), "{text}");
+            }
+            other => panic!("{status}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn rate_limit_labels_are_only_the_known_ones() {
+    for (header, label) in [
+        ("Heavy", Some("Heavy")),
+        ("heavy", Some("Heavy")),
+        ("Resource-intensive", Some("Resource-intensive")),
+        ("resource intensive", Some("Resource-intensive")),
+        ("Light", Some("Light")),
+        ("Heavy\"; DROP", None),
+        ("x".repeat(500).as_str(), None),
+    ] {
+        let a = answer(429, &[("X-RateLimit-Category", header)], "");
+        assert_eq!(
+            rate_limit_from(&a, "s", now()).label.as_deref(),
+            label,
+            "{header}"
+        );
+    }
+}
+
+#[test]
+fn pauses_are_bounded_whatever_retry_after_says() {
+    let far = answer(
+        429,
+        &[
+            ("X-RateLimit-Type", "QPS"),
+            ("Retry-After", "2031-03-09T12:00:00Z"),
+        ],
+        "",
     );
-    assert_eq!(first.exchange.unwrap().status, Some(401));
-    let second = scan.next_page(now()).await.step;
-    assert!(
-        matches!(second, Err(SourceError::Permanent { .. })),
-        "{second:?}"
-    );
+    let i = rate_limit_from(&far, "s", now());
     assert_eq!(
-        calls.load(std::sync::atomic::Ordering::SeqCst),
-        2,
-        "one refresh after the 401"
+        i.retry_after.unwrap().at(),
+        now() + chrono::Duration::minutes(1),
+        "a per-second limit pauses a minute at most"
     );
+    let unknown = answer(429, &[("Retry-After", "2031-03-09T12:00:00Z")], "");
+    let u = rate_limit_from(&unknown, "s", now());
+    assert_eq!(
+        u.retry_after.unwrap().at(),
+        now() + chrono::Duration::hours(1)
+    );
+    assert!(matches!(
+        i.retry_after_issue.as_deref(),
+        Some(RetryAfterIssue::TooFar { .. })
+    ));
+    let daily = answer(
+        429,
+        &[
+            ("X-RateLimit-Type", "Daily-limit"),
+            ("Retry-After", "99999999999"),
+        ],
+        "",
+    );
+    let i = rate_limit_from(&daily, "s", now());
+    assert_eq!(
+        i.retry_after.unwrap().at(),
+        Utc.with_ymd_and_hms(2026, 3, 2, 0, 5, 0).unwrap(),
+        "next UTC midnight plus the margin"
+    );
+    let junk = answer(429, &[("Retry-After", "after the storm")], "");
+    let i = rate_limit_from(&junk, "s", now());
+    assert_eq!(i.retry_after, None);
+    assert_eq!(
+        i.retry_after_issue.as_deref(),
+        Some(&RetryAfterIssue::Unreadable {
+            said: "after the storm".into()
+        })
+    );
+    assert!(SourceError::RateLimited(i)
+        .to_string()
+        .contains("not a time"));
+    // Daily 429s seen without type and Retry-After: the body still says daily.
+    let bare = answer(
+        429,
+        &[("X-RateLimit-Remaining", "8")],
+        &fixture("zoom/rate_limit_daily.json"),
+    );
+    let i = rate_limit_from(&bare, "s", now());
+    assert_eq!((i.kind, i.retry_after), (LimitType::Daily, None));
 }

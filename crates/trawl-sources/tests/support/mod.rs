@@ -98,12 +98,33 @@ pub struct Driven {
     /// Every event, deduped by id (what the engine publishes).
     pub events: BTreeMap<EventId, Event>,
     pub pages: usize,
+    /// Records that did not parse, as the scans handed them back.
+    pub rejected: Vec<trawl_sources::RejectedRecord>,
+    /// Late events (before their window, answered only there), by id.
+    pub late: HashMap<EventId, Event>,
     pub restarts: Vec<String>,
     pub errors: Vec<SourceError>,
     /// Ids seen twice within one pass (between restarts): must stay empty.
     pub duplicates_within_a_pass: usize,
     /// Events the union would have held twice without the dedupe (restart re-reads).
     pub repeated_after_restart: usize,
+}
+
+impl Driven {
+    /// Adds another scan's outcome, as the engine would: events deduped by id.
+    pub fn absorb(&mut self, other: Driven) {
+        self.pages += other.pages;
+        self.rejected.extend(other.rejected);
+        self.late.extend(other.late);
+        self.restarts.extend(other.restarts);
+        self.errors.extend(other.errors);
+        self.duplicates_within_a_pass += other.duplicates_within_a_pass;
+        for (id, e) in other.events {
+            if self.events.insert(id, e).is_some() {
+                self.repeated_after_restart += 1;
+            }
+        }
+    }
 }
 
 /// Options of [`drive`].
@@ -137,7 +158,16 @@ pub async fn drive(scan: &mut WindowScan, opts: &Drive<'_>) -> Driven {
         }
         let now = opts.sim.now();
         match scan.next_page(now).await.step {
-            Ok(ScanStep::Page { events, done }) => {
+            Ok(ScanStep::Page {
+                events,
+                rejected,
+                late,
+                done,
+            }) => {
+                out.rejected.extend(rejected);
+                for e in late {
+                    out.late.insert(e.id, e);
+                }
                 for e in events {
                     assert_eq!(e.observed_at, now);
                     if !pass.insert(e.id) {
@@ -223,6 +253,24 @@ pub fn assert_exact(driven: &Driven, truth: &[EventId]) {
         "missing / extra events against the ground truth"
     );
     assert_eq!(driven.duplicates_within_a_pass, 0);
+}
+
+/// The events' records as a multiset of canonical JSON texts (content and multiplicity,
+/// independent of trawl's ids).
+pub fn content(events: impl IntoIterator<Item = impl std::borrow::Borrow<Event>>) -> Vec<String> {
+    let mut v: Vec<String> = events
+        .into_iter()
+        .map(|e| e.borrow().raw.as_str().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The records as the same multiset.
+pub fn content_of(records: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = records.iter().map(trawl_model::canonical_json).collect();
+    v.sort();
+    v
 }
 
 /// How many ground-truth records have an identical twin in the same second.

@@ -7,6 +7,11 @@
 //! [`Reported`]. Unknown keys are refused, with a suggestion for likely typos. Messages
 //! describe the kind of a wrong value, never the value itself, so a secret put in the
 //! wrong place cannot leak through them.
+//!
+//! `TRAWL_*` variables arrive as strings (so a secret `0123` keeps its zero), and the
+//! number and boolean getters read a string that holds one. Every value that reaches the
+//! engine is bounded here or by its section: no duration is longer than
+//! [`MAX_DURATION`], so nothing at run time can overflow a timer or a date.
 
 use std::time::Duration;
 
@@ -108,10 +113,19 @@ pub(crate) fn unknown_key_reason(key: &str, known: &[&str]) -> String {
     }
 }
 
-/// Parses a humantime duration ("5m", "1h 30m", "30d"); zero is refused.
+/// The longest duration any setting takes (a year): no setting needs more, and every
+/// duration below it fits every timer, `Instant` and date the engine computes.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Parses a humantime duration ("5m", "1h 30m", "30d"); zero and more than
+/// [`MAX_DURATION`] are refused.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     match humantime::parse_duration(s.trim()) {
         Ok(d) if d.is_zero() => Err("must be longer than zero".to_string()),
+        Ok(d) if d > MAX_DURATION => Err(format!(
+            "{s:?} is longer than any setting allows (at most {})",
+            show_duration(MAX_DURATION)
+        )),
         Ok(d) => Ok(d),
         Err(e) => Err(format!(
             "{s:?} is not a duration ({e}); write it like \"30s\", \"5m\", \"1h 30m\" or \"30d\""
@@ -142,6 +156,11 @@ pub(crate) fn parse_base_url(s: &str) -> Result<Url, String> {
         return Err(format!("{s:?} must not have a query or fragment"));
     }
     Ok(url)
+}
+
+/// A whole number written as a string (as every `TRAWL_*` value is).
+fn whole_in(s: &str) -> Option<i128> {
+    s.trim().parse().ok()
 }
 
 /// One table (TOML table or inline table) of the configuration, with its path.
@@ -222,6 +241,8 @@ impl<'v> Table<'v> {
         match self.raw(key) {
             None => Ok(None),
             Some(Value::Bool(_, b)) => Ok(Some(*b)),
+            Some(Value::String(_, s)) if s.trim() == "true" => Ok(Some(true)),
+            Some(Value::String(_, s)) if s.trim() == "false" => Ok(Some(false)),
             Some(other) => Err(self.wrong(key, "true or false", other, p)),
         }
     }
@@ -230,15 +251,25 @@ impl<'v> Table<'v> {
         match self.raw(key) {
             None => Ok(None),
             Some(Value::Num(_, n)) if whole(n).is_some() => Ok(whole(n)),
+            Some(Value::String(_, s)) if whole_in(s).is_some() => Ok(whole_in(s)),
             Some(other) => Err(self.wrong(key, "a whole number", other, p)),
         }
     }
 
+    /// A finite number (NaN and infinities are refused).
     pub(crate) fn float(&self, key: &str, p: &mut Problems) -> Field<f64> {
-        match self.raw(key) {
-            None => Ok(None),
-            Some(Value::Num(_, n)) => Ok(Some(real(n))),
-            Some(other) => Err(self.wrong(key, "a number", other, p)),
+        let n = match self.raw(key) {
+            None => return Ok(None),
+            Some(Value::Num(_, n)) => real(n),
+            Some(Value::String(_, s)) if s.trim().parse::<f64>().is_ok() => {
+                s.trim().parse::<f64>().unwrap_or(f64::NAN)
+            }
+            Some(other) => return Err(self.wrong(key, "a number", other, p)),
+        };
+        if n.is_finite() {
+            Ok(Some(n))
+        } else {
+            Err(p.error(self.at(key), "must be a finite number"))
         }
     }
 
@@ -328,5 +359,9 @@ mod tests {
         assert!(parse_base_url("not a url")
             .unwrap_err()
             .contains("is not a URL"));
+        assert!(parse_duration("1000000000d")
+            .unwrap_err()
+            .contains("at most 366d"));
+        assert!(parse_duration("366d").is_ok());
     }
 }

@@ -3,16 +3,17 @@
 //! Topic names are checked the way Kafka checks them (legal characters, at most 249
 //! bytes, not `.` or `..`), for the literal checkpoint and dead-letter topics here and for
 //! every expanded event topic once the tenants are known ([`check_event_topics`]).
-//! `[kafka.properties]` values may be secret references; the properties that trawl sets
-//! itself for exactly-once delivery cannot be overridden there.
-
-use std::collections::BTreeMap;
+//! `[kafka.properties]` values may be secret references (then redacted like every
+//! secret-named property); each property is checked by librdkafka itself, so an unknown
+//! name or a bad value is refused here with its path; the properties that trawl sets
+//! itself for exactly-once delivery cannot be overridden there. Transactions need the
+//! checkpoints in Kafka: `transactional = true` with the file store is refused.
 
 use figment::value::{Dict, Value};
 use secrecy::ExposeSecret;
 use trawl_engine::config::TenantSpec;
 use trawl_kafka::{
-    is_secret_property, KafkaSettings, TopicTemplate, DEFAULT_CHECKPOINT_TOPIC,
+    check_property, is_secret_property, KafkaSettings, TopicTemplate, DEFAULT_CHECKPOINT_TOPIC,
     DEFAULT_DEAD_LETTER_TOPIC,
 };
 
@@ -166,6 +167,16 @@ pub(crate) fn kafka(
 
     k.transactional = or(t.bool("transactional", p), k.transactional);
     k.transactional_id = or(t.string("transactional_id", p), k.transactional_id);
+    if k.transactional && !checkpoints_in_kafka {
+        p.error(
+            t.at("transactional"),
+            "needs checkpoints.store = \"kafka\": a transaction writes the checkpoints to the \
+             checkpoint topic together with the events (so a new owner of the transactional.id \
+             finds them); with the file store nothing would be saved and a restart would \
+             forget every stream. Use the Kafka store, or transactional = false (the read-back \
+             keeps delivery exactly-once without transactions)",
+        );
+    }
 
     if let Ok(Some(n)) = t.int("partitions", p) {
         match i32::try_from(n) {
@@ -180,7 +191,7 @@ pub(crate) fn kafka(
     }
     if let Ok(Some(n)) = t.int("replication", p) {
         match i16::try_from(n) {
-            Ok(n) if n >= 1 => k.replication = n,
+            Ok(n) if n >= 1 => k.replication = Some(n),
             _ => {
                 p.error(
                     t.at("replication"),
@@ -195,7 +206,7 @@ pub(crate) fn kafka(
     if let Some(props) = t.raw("properties") {
         let path = t.at("properties");
         match props {
-            Value::Dict(_, dict) => properties(dict, &path, "", &mut k.properties, p),
+            Value::Dict(_, dict) => properties(dict, &path, "", &mut k, p),
             other => {
                 p.error(path, format!("expected a table, found {}", kind(other)));
             }
@@ -210,14 +221,9 @@ fn is_secret_ref(v: &Value) -> bool {
 }
 
 /// Flattens `[kafka.properties]` (dotted keys may arrive nested, from TOML's bare dotted
-/// keys or from `TRAWL_KAFKA__PROPERTIES__...`) into librdkafka's `key = value` strings.
-fn properties(
-    dict: &Dict,
-    path: &str,
-    prefix: &str,
-    out: &mut BTreeMap<String, String>,
-    p: &mut Problems,
-) {
+/// keys or from `TRAWL_KAFKA__PROPERTIES__...`) into librdkafka's `key = value` strings,
+/// each checked by librdkafka; secret references are remembered as secret properties.
+fn properties(dict: &Dict, path: &str, prefix: &str, k: &mut KafkaSettings, p: &mut Problems) {
     for (key, value) in dict {
         let name = format!("{prefix}{key}");
         let at = join(path, &name);
@@ -226,22 +232,17 @@ fn properties(
             continue;
         }
         let secret_key = is_secret_property(&name);
+        let mut secret = secret_key;
         let text = match value {
             v if is_secret_ref(v) || (secret_key && matches!(v, Value::String(..))) => {
-                if !secret_key {
-                    p.warn(
-                        at.clone(),
-                        "holds a secret reference, but this property's value is not redacted \
-                         in logs (only keys with password, secret, token, ... are)",
-                    );
-                }
-                match secrets::resolve(v, at, p) {
+                secret = true;
+                match secrets::resolve(v, at.clone(), p) {
                     Ok(s) => s.expose_secret().to_string(),
                     Err(_) => continue,
                 }
             }
             Value::Dict(_, nested) => {
-                properties(nested, path, &format!("{name}."), out, p);
+                properties(nested, path, &format!("{name}."), k, p);
                 continue;
             }
             Value::String(_, s) => s.clone(),
@@ -259,7 +260,14 @@ fn properties(
                 continue;
             }
         };
-        out.insert(name, text);
+        if let Err(problem) = check_property(&name, &text, secret) {
+            p.error(at, problem.to_string());
+            continue;
+        }
+        if secret {
+            k.secret_properties.insert(name.clone());
+        }
+        k.properties.insert(name, text);
     }
 }
 

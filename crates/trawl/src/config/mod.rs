@@ -12,6 +12,7 @@
 //! Relative paths (`tenants_dir`, secret files, `checkpoints.dir`) are taken relative to
 //! the working directory, as written.
 
+mod cluster;
 mod error;
 mod fields;
 mod kafka;
@@ -22,6 +23,7 @@ mod secrets;
 mod sections;
 mod tenant;
 mod tenants_dir;
+mod urls;
 
 #[cfg(test)]
 mod tests;
@@ -30,7 +32,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::value::Dict;
-use trawl_engine::config::{CheckpointSettings, EngineConfig, StreamDefaults};
+use trawl_engine::config::{CheckpointSettings, EngineConfig, StreamSettings};
 use trawl_model::TenantId;
 
 pub use error::{ConfigError, ConfigErrors, Warning};
@@ -83,37 +85,61 @@ impl std::fmt::Display for TenantOrigin {
 /// Loads the config file at `path` (which must exist) with the `TRAWL_*` environment
 /// over it, then the tenant files, resolving every secret.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with(path, false).map(|(c, _)| c)
+}
+
+/// A tenant file that [`load_for_reload`] left out, with its problems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedFile {
+    pub path: PathBuf,
+    pub errors: Vec<ConfigError>,
+}
+
+/// Like [`load`], but a `tenants_dir` file with problems holds back only itself: it is
+/// left out of the returned configuration and listed with its problems. Problems of
+/// the main file still refuse the whole load.
+pub fn load_for_reload(path: &Path) -> Result<(Config, Vec<RejectedFile>), ConfigErrors> {
+    load_with(path, true)
+}
+
+fn load_with(path: &Path, lenient: bool) -> Result<(Config, Vec<RejectedFile>), ConfigErrors> {
     let mut p = Problems::new();
     p.set_file(Some(path));
     let tree = raw::read_file(path, &mut p).and_then(|text| raw::parse_toml(&text, &mut p));
     p.set_file(None);
-    finish(tree.ok(), p)
+    finish(tree.ok(), p, lenient)
 }
 
 /// Like [`load`], with the main file's text given (tests, `trawl demo`).
 pub fn load_str(toml: &str) -> Result<Config, ConfigErrors> {
     let mut p = Problems::new();
     let tree = raw::parse_toml(toml, &mut p);
-    finish(tree.ok(), p)
+    finish(tree.ok(), p, false).map(|(c, _)| c)
 }
 
-fn finish(tree: Option<Dict>, mut p: Problems) -> Result<Config, ConfigErrors> {
+fn finish(
+    tree: Option<Dict>,
+    mut p: Problems,
+    lenient: bool,
+) -> Result<(Config, Vec<RejectedFile>), ConfigErrors> {
+    let mut rejected = Vec::new();
     let config = tree
         .and_then(|t| raw::merge_env(t, &mut p).ok())
-        .map(|t| build(&t, &mut p));
+        .map(|t| build(&t, &mut p, lenient.then_some(&mut rejected)));
     match config {
         Some(mut config) if p.errors.is_empty() => {
             config.secrets = p.secrets;
             config.warnings = p.warnings;
-            Ok(config)
+            Ok((config, rejected))
         }
         _ => Err(ConfigErrors(p.errors)),
     }
 }
 
 /// Reads the merged tree into a [`Config`]; problems go to `p` (the result is only
-/// meaningful when there are none).
-fn build(tree: &Dict, p: &mut Problems) -> Config {
+/// meaningful when there are none), except those of tenant files when `rejected` is
+/// given: such a file is left out and listed there.
+fn build(tree: &Dict, p: &mut Problems, mut rejected: Option<&mut Vec<RejectedFile>>) -> Config {
     let root = Table::from_dict(tree, String::new(), Some(raw::TOP_KEYS), p);
     let section =
         |key: &str, known: &[&str], p: &mut Problems| root.table(key, known, p).ok().flatten();
@@ -124,21 +150,20 @@ fn build(tree: &Dict, p: &mut Problems) -> Config {
     let in_kafka = checkpoints == CheckpointSettings::Kafka;
     let kafka = kafka::kafka(section("kafka", kafka::KAFKA_KEYS, p), in_kafka, p);
     let defaults = section("defaults", sections::STREAM_KEYS, p)
-        .map_or_else(StreamDefaults::default, |t| {
-            sections::stream_settings(&t, StreamDefaults::default(), p)
+        .map_or_else(StreamSettings::default, |t| {
+            sections::stream_settings(&t, StreamSettings::default(), p)
         });
     let metrics = sections::metrics(section("metrics", sections::METRICS_KEYS, p), p);
+    let http = sections::http(section("http", sections::HTTP_KEYS, p), p);
+    let cluster = cluster::cluster(
+        section("cluster", cluster::CLUSTER_KEYS, p),
+        &checkpoints,
+        p,
+    );
     let tenants_dir = root
         .string("tenants_dir", p)
         .unwrap_or(None)
         .map(PathBuf::from);
-
-    if kafka.transactional && !in_kafka {
-        p.warn(
-            "kafka.transactional",
-            "checkpoints.store is \"file\": checkpoints are not part of the Kafka transaction",
-        );
-    }
 
     let mut tenants = Vec::new();
     let mut origins: BTreeMap<TenantId, TenantOrigin> = BTreeMap::new();
@@ -172,7 +197,23 @@ fn build(tree: &Dict, p: &mut Problems) -> Config {
         }
     }
     if let Some(dir) = &tenants_dir {
-        for file in tenants_dir::list(dir, "tenants_dir", p) {
+        let listed = p.errors.len();
+        let files = tenants_dir::list(dir, "tenants_dir", p);
+        if let Some(out) = rejected.as_deref_mut() {
+            // An unreadable file (its error names it) holds back only itself.
+            let (own, rest): (Vec<_>, Vec<_>) = p
+                .errors
+                .split_off(listed)
+                .into_iter()
+                .partition(|e| e.file.is_some());
+            p.errors.extend(rest);
+            out.extend(own.into_iter().map(|e| RejectedFile {
+                path: e.file.clone().unwrap_or_default(),
+                errors: vec![e],
+            }));
+        }
+        for file in files {
+            let before = p.errors.len();
             p.set_file(Some(&file.path));
             if let Ok(tree) = raw::parse_toml(&file.content, p) {
                 let t = Table::from_dict(&tree, String::new(), None, p);
@@ -181,6 +222,14 @@ fn build(tree: &Dict, p: &mut Problems) -> Config {
                 }
             }
             p.set_file(None);
+            if let Some(out) = rejected.as_deref_mut() {
+                if p.errors.len() > before {
+                    out.push(RejectedFile {
+                        path: file.path.clone(),
+                        errors: p.errors.split_off(before),
+                    });
+                }
+            }
         }
     }
     if tenants.is_empty() && p.errors.is_empty() {
@@ -198,7 +247,9 @@ fn build(tree: &Dict, p: &mut Problems) -> Config {
             checkpoints,
             defaults,
             metrics,
+            http,
             tenants,
+            cluster,
         },
         tenants_dir,
         tenant_origins: origins,

@@ -2,6 +2,9 @@
 //!
 //! figment does the merging (file < environment, `TRAWL_KAFKA__BROKERS` sets
 //! `kafka.brokers`); the typed reading and the defaults live in the sibling modules.
+//! Environment values enter the tree as strings, as written: figment's own parsing
+//! would turn a secret `0123` into the number 123 (and `true` or `[a]` into other
+//! kinds); the typed getters read numbers and booleans out of strings instead.
 //! TOML syntax is checked here with the `toml` crate first, so a syntax error is
 //! reported by line and column with the parser's message but without the quoted source
 //! line, which could be a line holding an inline secret.
@@ -9,6 +12,7 @@
 use std::path::Path;
 
 use figment::providers::{Env, Serialized};
+use figment::util::nest;
 use figment::value::{Dict, Value};
 use figment::Figment;
 
@@ -21,6 +25,8 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "checkpoints",
     "defaults",
     "metrics",
+    "http",
+    "cluster",
     "tenants_dir",
     "tenants",
 ];
@@ -64,10 +70,19 @@ fn env_provider() -> Env {
     })
 }
 
+/// The configuration variables as a tree of strings.
+fn env_tree() -> Dict {
+    let mut tree = Figment::new();
+    for (key, value) in env_provider().iter() {
+        tree = tree.merge(Serialized::defaults(nest(key.as_str(), Value::from(value))));
+    }
+    tree.extract::<Dict>().unwrap_or_default()
+}
+
 /// The file's tree with the environment merged over it.
 pub(crate) fn merge_env(file: Dict, p: &mut Problems) -> Result<Dict, Reported> {
     Figment::from(Serialized::defaults(file))
-        .merge(env_provider())
+        .merge(Serialized::defaults(env_tree()))
         .extract::<Dict>()
         .map_err(|e| {
             // figment's messages about environment values quote only keys and kinds here.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use trawl_engine::config::{CheckpointSettings, StreamDefaults, TenantAccess};
+use trawl_engine::config::{CheckpointSettings, StreamSettings, TenantAccess};
 use trawl_model::Provider;
 
 use super::fields::show_duration;
@@ -43,7 +43,7 @@ pub fn report(loaded: &Result<Config, ConfigErrors>) -> CheckReport {
     }
 }
 
-fn settings(s: &StreamDefaults) -> String {
+fn settings(s: &StreamSettings) -> String {
     format!(
         "poll every {}, backfill {}, lookback {}, quota share {}, {} backfill window(s) at once",
         show_duration(s.poll_interval),
@@ -67,7 +67,8 @@ fn summary(c: &Config) -> String {
         k.topic,
         k.dead_letter_topic,
         k.partitions,
-        k.replication,
+        k.replication
+            .map_or_else(|| "the broker's default".to_string(), |r| r.to_string()),
         if k.transactional {
             format!("yes (id {})", k.transactional_id)
         } else {
@@ -121,9 +122,9 @@ fn summary(c: &Config) -> String {
             base,
             origin
         );
-        if !t.rate_overrides.is_empty() {
+        if !t.rate_limits.is_empty() {
             let limits: Vec<String> = t
-                .rate_overrides
+                .rate_limits
                 .iter()
                 .map(|(s, o)| {
                     let mut l = s.stream_name().to_string();

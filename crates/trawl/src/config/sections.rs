@@ -1,34 +1,83 @@
-//! The small sections: `[server]`, `[checkpoints]`, `[defaults]` and `[metrics]`.
+//! The small sections: `[server]`, `[http]`, `[checkpoints]`, `[defaults]` and `[metrics]`.
 //!
 //! `[defaults]` and a tenant's overrides share one reader ([`stream_settings`]) so a
 //! rule about, say, the backfill depth is checked the same way in both places, each
 //! time with the path of the field that broke it.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use trawl_engine::config::{CheckpointSettings, MetricsSettings, StreamDefaults, MAX_BACKFILL};
+use secrecy::{ExposeSecret, SecretString};
+use trawl_engine::config::{CheckpointSettings, MetricsSettings, StreamSettings, MAX_BACKFILL};
+use trawl_sources::HttpClient;
 
 use super::error::Problems;
 use super::fields::{or, show_duration, Table};
+use super::secrets::secret;
 
-/// `[server]`: where the HTTP endpoints listen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `[server]`: where the HTTP endpoints listen, and who may read `/status`.
+#[derive(Clone)]
 pub struct ServerSettings {
     /// `/metrics`, `/healthz`, `/readyz`, `/status`.
     pub listen: SocketAddr,
+    /// `status_token`: the bearer token `/status` requires. Without one, `/status` is
+    /// served only on a loopback listener.
+    pub status_token: Option<SecretString>,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            status_token: None,
         }
     }
 }
 
-pub(crate) const SERVER_KEYS: &[&str] = &["listen"];
+/// Shows whether a token is set, never the token.
+impl fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("listen", &self.listen)
+            .field(
+                "status_token",
+                &self.status_token.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// Equal listeners and equal tokens (compared by value: a reload sees a rotated token).
+impl PartialEq for ServerSettings {
+    fn eq(&self, other: &Self) -> bool {
+        let token = |s: &Self| {
+            s.status_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned())
+        };
+        self.listen == other.listen && token(self) == token(other)
+    }
+}
+
+pub(crate) const SERVER_KEYS: &[&str] = &["listen", "status_token"];
+pub(crate) const HTTP_KEYS: &[&str] = &["max_body_bytes"];
+
+/// The bounds of `http.max_body_bytes`: 64 KiB (the smallest a full page needs) to 1 GiB.
+const MIN_BODY: i128 = 64 * 1024;
+const MAX_BODY: i128 = 1 << 30;
+
+/// The bounds of `poll_interval`: a poll a second at most, a day apart at least.
+const MIN_POLL: Duration = Duration::from_secs(1);
+const MAX_POLL: Duration = Duration::from_secs(24 * 3600);
+
+/// The most backfill windows of one stream in flight.
+const MAX_WINDOWS: usize = 64;
+
+/// The smallest `quota_share`: a thousandth of the account's quota.
+const MIN_QUOTA_SHARE: f64 = 0.001;
 pub(crate) const CHECKPOINTS_KEYS: &[&str] = &["store", "dir"];
 pub(crate) const METRICS_KEYS: &[&str] = &["tenant_label"];
 /// Keys of `[defaults]`, also allowed in a tenant as overrides.
@@ -38,11 +87,18 @@ pub(crate) const STREAM_KEYS: &[&str] = &[
     "lookback",
     "quota_share",
     "max_concurrent_windows",
+    "disabled_recheck",
 ];
+
+/// Bounds of `disabled_recheck`: often enough to notice a bought plan, rarely enough
+/// not to spend the account's quota on an API it does not have.
+const MIN_DISABLED_RECHECK: Duration = Duration::from_secs(1);
+const MAX_DISABLED_RECHECK: Duration = Duration::from_secs(30 * 24 * 3600);
 
 pub(crate) fn server(t: Option<Table<'_>>, p: &mut Problems) -> ServerSettings {
     let mut s = ServerSettings::default();
     let Some(t) = t else { return s };
+    s.status_token = secret(&t, "status_token", p).ok().flatten();
     if let Ok(Some(listen)) = t.string("listen", p) {
         match listen.parse() {
             Ok(addr) => s.listen = addr,
@@ -57,7 +113,33 @@ pub(crate) fn server(t: Option<Table<'_>>, p: &mut Problems) -> ServerSettings {
             }
         }
     }
+    if s.status_token.is_none() && !s.listen.ip().is_loopback() {
+        p.warn(
+            t.at("listen"),
+            "is not a loopback address and [server] status_token is not set: /status (the \
+             tenants and their errors) answers 403 until a token is set; /metrics, /healthz \
+             and /readyz stay open",
+        );
+    }
     s
+}
+
+/// `[http]`: the shared client of the source APIs.
+pub(crate) fn http(t: Option<Table<'_>>, p: &mut Problems) -> HttpClient {
+    let mut h = HttpClient::default();
+    let Some(t) = t else { return h };
+    if let Ok(Some(n)) = t.int("max_body_bytes", p) {
+        match usize::try_from(n) {
+            Ok(b) if (MIN_BODY..=MAX_BODY).contains(&n) => h.max_body_bytes = b,
+            _ => {
+                p.error(
+                    t.at("max_body_bytes"),
+                    format!("{n} is not between {MIN_BODY} (64 KiB) and {MAX_BODY} (1 GiB) bytes"),
+                );
+            }
+        }
+    }
+    h
 }
 
 pub(crate) fn checkpoints(t: Option<Table<'_>>, p: &mut Problems) -> CheckpointSettings {
@@ -112,11 +194,25 @@ pub(crate) fn metrics(t: Option<Table<'_>>, p: &mut Problems) -> MetricsSettings
 /// The stream settings keys set in `t`, over `base`.
 pub(crate) fn stream_settings(
     t: &Table<'_>,
-    base: StreamDefaults,
+    base: StreamSettings,
     p: &mut Problems,
-) -> StreamDefaults {
+) -> StreamSettings {
     let mut s = base;
-    s.poll_interval = or(t.duration("poll_interval", p), base.poll_interval);
+    match t.duration("poll_interval", p) {
+        Ok(Some(d)) if (MIN_POLL..=MAX_POLL).contains(&d) => s.poll_interval = d,
+        Ok(Some(d)) => {
+            p.error(
+                t.at("poll_interval"),
+                format!(
+                    "{} is outside {} to {}",
+                    show_duration(d),
+                    show_duration(MIN_POLL),
+                    show_duration(MAX_POLL)
+                ),
+            );
+        }
+        _ => {}
+    }
 
     let mut compare = true;
     let backfill = t.duration("backfill", p);
@@ -161,14 +257,33 @@ pub(crate) fn stream_settings(
         }
     }
 
+    match t.duration("disabled_recheck", p) {
+        Ok(Some(d)) if (MIN_DISABLED_RECHECK..=MAX_DISABLED_RECHECK).contains(&d) => {
+            s.disabled_recheck = d
+        }
+        Ok(Some(d)) => {
+            p.error(
+                t.at("disabled_recheck"),
+                format!(
+                    "{} is outside {} to {}: how often a stream disabled for a missing product \
+                     (no Zoom Phone plan) is tried again",
+                    show_duration(d),
+                    show_duration(MIN_DISABLED_RECHECK),
+                    show_duration(MAX_DISABLED_RECHECK)
+                ),
+            );
+        }
+        _ => {}
+    }
+
     match t.float("quota_share", p) {
-        Ok(Some(q)) if q > 0.0 && q <= 1.0 => s.quota_share = q,
+        Ok(Some(q)) if (MIN_QUOTA_SHARE..=1.0).contains(&q) => s.quota_share = q,
         Ok(Some(q)) => {
             p.error(
                 t.at("quota_share"),
                 format!(
-                    "{q} is outside (0, 1]: the share of the account's quota trawl may use, \
-                     e.g. 0.5 for half"
+                    "{q} is outside [{MIN_QUOTA_SHARE}, 1]: the share of the account's quota \
+                     trawl may use, e.g. 0.5 for half"
                 ),
             );
         }
@@ -177,7 +292,13 @@ pub(crate) fn stream_settings(
 
     if let Ok(Some(n)) = t.int("max_concurrent_windows", p) {
         match usize::try_from(n).ok().and_then(NonZeroUsize::new) {
-            Some(n) => s.max_concurrent_windows = n,
+            Some(n) if n.get() <= MAX_WINDOWS => s.max_concurrent_windows = n,
+            Some(_) => {
+                p.error(
+                    t.at("max_concurrent_windows"),
+                    format!("{n} is more than {MAX_WINDOWS} (the limiter sets the pace; more windows in flight only hold memory)"),
+                );
+            }
             None => {
                 p.error(
                     t.at("max_concurrent_windows"),

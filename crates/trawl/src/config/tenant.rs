@@ -3,12 +3,17 @@
 //! The provider decides which keys are allowed (a Zoom tenant has no `refresh_token`),
 //! which streams exist and which credentials are required. Every field is checked even
 //! after an earlier one failed, so one pass reports all of a tenant's problems.
+//!
+//! Base URLs must be `https://` unless loopback (the simulator) or
+//! `allow_insecure_http = true`, and may not name a private or link-local address
+//! unless `allow_private_network = true` ([`check_base_url`]).
 
 use std::collections::BTreeMap;
 
 use secrecy::SecretString;
-use trawl_engine::config::{RateOverride, StreamDefaults, TenantAccess, TenantSpec};
+use trawl_engine::config::{RateLimitOverride, StreamSettings, TenantAccess, TenantSpec};
 use trawl_model::{Plan, Provider, SourceKind, TenantId};
+use trawl_sources::{ZohoCredentials, ZoomCredentials};
 use url::Url;
 
 use super::error::{Problems, Reported};
@@ -19,14 +24,22 @@ use super::provider::{
 };
 use super::secrets::secret;
 use super::sections::{stream_settings, STREAM_KEYS};
+use super::urls::{check_base_url, UrlPolicy};
 
 /// Keys every tenant may have, whatever its provider.
-const COMMON_KEYS: &[&str] = &["id", "provider", "streams", "rate_limits"];
+const COMMON_KEYS: &[&str] = &[
+    "id",
+    "provider",
+    "streams",
+    "rate_limits",
+    "allow_insecure_http",
+    "allow_private_network",
+];
 
 /// Reads one tenant; `None` when it has a problem (all of them recorded).
 pub(crate) fn tenant(
     t: &Table<'_>,
-    defaults: StreamDefaults,
+    defaults: StreamSettings,
     p: &mut Problems,
 ) -> Option<TenantSpec> {
     let before = p.errors.len();
@@ -63,12 +76,16 @@ pub(crate) fn tenant(
             .unwrap_or_default(),
         _ => Plan::default(),
     };
+    let policy = UrlPolicy {
+        insecure_http: t.bool("allow_insecure_http", p).ok().flatten() == Some(true),
+        private_network: t.bool("allow_private_network", p).ok().flatten() == Some(true),
+    };
     let access = match provider {
-        Provider::Zoom => zoom(t, p),
-        Provider::Zoho => zoho(t, p),
+        Provider::Zoom => zoom(t, policy, p),
+        Provider::Zoho => zoho(t, policy, p),
     };
     let settings = stream_settings(t, defaults, p);
-    let rate_overrides = rate_limits(t, provider, &streams, p);
+    let rate_limits = rate_limits(t, provider, &streams, p);
 
     if p.errors.len() > before {
         return None;
@@ -79,7 +96,7 @@ pub(crate) fn tenant(
         plan,
         access: access?,
         settings,
-        rate_overrides,
+        rate_limits,
     })
 }
 
@@ -151,35 +168,49 @@ fn required<T>(
     }
 }
 
-/// An optional base URL, or the default.
-fn base(t: &Table<'_>, key: &str, default: &str, p: &mut Problems) -> Option<Url> {
+/// An optional base URL allowed by `policy`, or the default.
+fn base(
+    t: &Table<'_>,
+    key: &str,
+    default: &str,
+    policy: UrlPolicy,
+    p: &mut Problems,
+) -> Option<Url> {
     match t.url(key, p) {
-        Ok(Some(u)) => Some(u),
+        Ok(Some(u)) => match check_base_url(&u, policy) {
+            Ok(()) => Some(u),
+            Err(reason) => {
+                p.error(t.at(key), reason);
+                None
+            }
+        },
         Ok(None) => parse_base_url(default).ok(),
         Err(Reported) => None,
     }
 }
 
-fn zoom(t: &Table<'_>, p: &mut Problems) -> Option<TenantAccess> {
+fn zoom(t: &Table<'_>, policy: UrlPolicy, p: &mut Problems) -> Option<TenantAccess> {
     let z = Provider::Zoom;
     let account_id = required(t.string("account_id", p), t, "account_id", z, p);
     let client_id = required(t.string("client_id", p), t, "client_id", z, p);
     let client_secret: Option<SecretString> =
         required(secret(t, "client_secret", p), t, "client_secret", z, p);
-    let api_base = base(t, "api_base", ZOOM_API_BASE, p);
-    let oauth_base = base(t, "oauth_base", ZOOM_OAUTH_BASE, p);
+    let api_base = base(t, "api_base", ZOOM_API_BASE, policy, p);
+    let oauth_base = base(t, "oauth_base", ZOOM_OAUTH_BASE, policy, p);
     let category_type = t.string("category_type", p).unwrap_or(None);
     Some(TenantAccess::Zoom {
-        account_id: account_id?,
-        client_id: client_id?,
-        client_secret: client_secret?,
+        credentials: ZoomCredentials {
+            account_id: account_id?,
+            client_id: client_id?,
+            client_secret: client_secret?,
+            oauth_base: oauth_base?,
+        },
         api_base: api_base?,
-        oauth_base: oauth_base?,
         category_type,
     })
 }
 
-fn zoho(t: &Table<'_>, p: &mut Problems) -> Option<TenantAccess> {
+fn zoho(t: &Table<'_>, policy: UrlPolicy, p: &mut Problems) -> Option<TenantAccess> {
     let z = Provider::Zoho;
     let zoid = required(t.string("zoid", p), t, "zoid", z, p).and_then(|s| {
         let ok = s
@@ -204,19 +235,26 @@ fn zoho(t: &Table<'_>, p: &mut Problems) -> Option<TenantAccess> {
             zoho_bases(DEFAULT_DATA_CENTER).ok()?
         }
     };
-    let mail_base = base(t, "mail_base", &mail, p);
-    let accounts_base = base(t, "accounts_base", &accounts, p);
+    let mail_base = base(t, "mail_base", &mail, policy, p);
+    let accounts_base = base(t, "accounts_base", &accounts, policy, p);
     let search_key = t.string("search_key", p).unwrap_or(None);
     Some(TenantAccess::Zoho {
-        zoid: zoid?,
-        client_id: client_id?,
-        client_secret: client_secret?,
-        refresh_token: refresh_token?,
+        credentials: ZohoCredentials {
+            zoid: zoid?,
+            client_id: client_id?,
+            client_secret: client_secret?,
+            refresh_token: refresh_token?,
+            accounts_base: accounts_base?,
+        },
         mail_base: mail_base?,
-        accounts_base: accounts_base?,
         search_key,
     })
 }
+
+/// The slowest and fastest per-second rate a tenant may set: one request in 1,000 s is
+/// slower than any real use, and no vendor API allows 10,000 a second.
+const MIN_RATE: f64 = 0.001;
+const MAX_RATE: f64 = 10_000.0;
 
 /// `rate_limits.<stream> = { per_second = .., daily = .. }`.
 fn rate_limits(
@@ -224,7 +262,7 @@ fn rate_limits(
     provider: Provider,
     streams: &[SourceKind],
     p: &mut Problems,
-) -> BTreeMap<SourceKind, RateOverride> {
+) -> BTreeMap<SourceKind, RateLimitOverride> {
     let mut out = BTreeMap::new();
     let names: Vec<&str> = streams_of(provider)
         .iter()
@@ -240,13 +278,15 @@ fn rate_limits(
         let Ok(Some(limits)) = table.table(name, &["per_second", "daily"], p) else {
             continue;
         };
-        let mut o = RateOverride::default();
+        let mut o = RateLimitOverride::default();
         match limits.float("per_second", p) {
-            Ok(Some(r)) if r.is_finite() && r > 0.0 => o.per_second = Some(r),
+            Ok(Some(r)) if (MIN_RATE..=MAX_RATE).contains(&r) => o.per_second = Some(r),
             Ok(Some(r)) => {
                 p.error(
                     limits.at("per_second"),
-                    format!("{r} is not a rate above zero"),
+                    format!(
+                        "{r} is not a rate between {MIN_RATE} and {MAX_RATE} requests a second"
+                    ),
                 );
             }
             _ => {}

@@ -57,7 +57,7 @@ fn the_example_files_load() {
         };
         assert_eq!(mail_base.as_str(), "https://mail.zoho.eu/");
         assert_eq!(
-            zoho.rate_overrides[&SourceKind::ZohoMailAudit].per_second,
+            zoho.rate_limits[&SourceKind::ZohoMailAudit].per_second,
             Some(0.5)
         );
 

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use trawl_engine::config::{CheckpointSettings, RateOverride, TenantAccess};
+use trawl_engine::config::{CheckpointSettings, RateLimitOverride, TenantAccess};
 use trawl_model::{Plan, SourceKind};
+use trawl_sources::{ZohoCredentials, ZoomCredentials};
 
 use super::{error, jail, load_in, with_tenant, KAFKA, ZOOM_TENANT};
 use crate::config::{load, SecretOrigin, TenantOrigin};
@@ -18,6 +19,7 @@ const DAY: u64 = 86400;
 const FULL: &str = r#"
 [server]
 listen = "0.0.0.0:9191"
+status_token = { env = "STATUS_TOKEN" }
 [kafka]
 brokers = "k1:9092,k2:9092"
 topic = "audit.{tenant}.{source}"
@@ -76,9 +78,14 @@ fn a_good_file_loads_to_the_expected_typed_values() {
         j.set_env("ACME_SECRET", "zoom-secret");
         j.set_env("GLOBEX_REFRESH", "zoho-refresh");
         j.set_env("KAFKA_PW", "kafka-pw");
+        j.set_env("STATUS_TOKEN", "0123");
         j.create_file("globex_secret", "zoho-secret\n").unwrap();
         let c = load_in(j, FULL).unwrap();
         assert_eq!(c.server.listen, "0.0.0.0:9191".parse().unwrap());
+        assert_eq!(
+            c.server.status_token.as_ref().map(|t| t.expose_secret()),
+            Some("0123")
+        );
         let k = &c.engine.kafka;
         assert_eq!(k.brokers, "k1:9092,k2:9092");
         assert_eq!(k.topic.as_str(), "audit.{tenant}.{source}");
@@ -86,7 +93,7 @@ fn a_good_file_loads_to_the_expected_typed_values() {
         assert_eq!(k.dead_letter_topic, "dlq");
         assert!(k.transactional);
         assert_eq!(k.transactional_id, "trawl-7");
-        assert_eq!((k.partitions, k.replication), (3, 2));
+        assert_eq!((k.partitions, k.replication), (3, Some(2)));
         assert!(!k.create_topics);
         assert_eq!(k.properties["security.protocol"], "SASL_SSL");
         assert_eq!(k.properties["sasl.password"], "kafka-pw");
@@ -112,18 +119,21 @@ fn a_good_file_loads_to_the_expected_typed_values() {
             "the rest from [defaults]"
         );
         assert_eq!(
-            acme.rate_overrides[&SourceKind::ZoomOperationLogs],
-            RateOverride {
+            acme.rate_limits[&SourceKind::ZoomOperationLogs],
+            RateLimitOverride {
                 per_second: Some(5.0),
                 daily: Some(10000)
             }
         );
         let TenantAccess::Zoom {
-            account_id,
-            client_id,
-            client_secret,
+            credentials:
+                ZoomCredentials {
+                    account_id,
+                    client_id,
+                    client_secret,
+                    oauth_base,
+                },
             api_base,
-            oauth_base,
             category_type,
         } = &acme.access
         else {
@@ -145,13 +155,16 @@ fn a_good_file_loads_to_the_expected_typed_values() {
         );
         assert_eq!(globex.settings, d);
         let TenantAccess::Zoho {
-            zoid,
-            client_secret,
-            refresh_token,
+            credentials:
+                ZohoCredentials {
+                    zoid,
+                    client_secret,
+                    refresh_token,
+                    accounts_base,
+                    ..
+                },
             mail_base,
-            accounts_base,
             search_key,
-            ..
         } = &globex.access
         else {
             panic!("zoho access expected")
@@ -182,6 +195,10 @@ fn a_good_file_loads_to_the_expected_typed_values() {
         assert_eq!(
             origins,
             [
+                (
+                    "server.status_token",
+                    &SecretOrigin::Env("STATUS_TOKEN".into())
+                ),
                 (
                     "kafka.properties.\"sasl.password\"",
                     &SecretOrigin::Env("KAFKA_PW".into())
@@ -216,7 +233,7 @@ fn what_is_left_out_gets_the_documented_defaults() {
         assert_eq!(k.dead_letter_topic, "trawl.dead_letter");
         assert!(!k.transactional);
         assert!(k.transactional_id.starts_with("trawl-") && k.transactional_id.len() > 6);
-        assert_eq!((k.partitions, k.replication), (6, 1));
+        assert_eq!((k.partitions, k.replication), (6, None));
         assert!(k.create_topics);
         assert_eq!(c.engine.checkpoints, CheckpointSettings::Kafka);
         assert_eq!(c.engine.defaults, Default::default());
@@ -231,10 +248,9 @@ fn what_is_left_out_gets_the_documented_defaults() {
         );
         assert_eq!(t.plan, Plan::Pro);
         let TenantAccess::Zoom {
+            credentials: ZoomCredentials { oauth_base, .. },
             api_base,
-            oauth_base,
             category_type,
-            ..
         } = &t.access
         else {
             panic!("zoom")
@@ -242,7 +258,7 @@ fn what_is_left_out_gets_the_documented_defaults() {
         assert_eq!(api_base.as_str(), "https://api.zoom.us/");
         assert_eq!(oauth_base.as_str(), "https://zoom.us/");
         assert_eq!(*category_type, None);
-        assert!(t.rate_overrides.is_empty());
+        assert!(t.rate_limits.is_empty());
     });
 }
 
@@ -259,10 +275,10 @@ fn zoho_bases_follow_the_data_center_and_can_be_overridden() {
         let bases = |toml: String| match load_in(j, &toml).unwrap().engine.tenants[0].access.clone()
         {
             TenantAccess::Zoho {
+                credentials,
                 mail_base,
-                accounts_base,
                 ..
-            } => (mail_base.to_string(), accounts_base.to_string()),
+            } => (mail_base.to_string(), credentials.accounts_base.to_string()),
             TenantAccess::Zoom { .. } => panic!("zoho"),
         };
         assert_eq!(
@@ -314,6 +330,23 @@ fn the_environment_overrides_the_file() {
         );
         assert_eq!(c.server.listen.port(), 19090);
         assert!(!c.engine.metrics.tenant_label);
+
+        // Values from the environment stay strings: a secret `0123` keeps its zero, and
+        // a number-looking client id is not rewritten.
+        j.set_env("TRAWL_SERVER__STATUS_TOKEN", "0123");
+        j.set_env("TRAWL_HTTP__MAX_BODY_BYTES", "1048576");
+        let c = load_in(j, &with_tenant("")).unwrap();
+        assert_eq!(
+            c.server.status_token.as_ref().map(|t| t.expose_secret()),
+            Some("0123")
+        );
+        assert_eq!(c.engine.http.max_body_bytes, 1 << 20);
+        j.set_env("TRAWL_HTTP__MAX_BODY_BYTES", "1e3");
+        assert_eq!(
+            error(j, &with_tenant("")),
+            "http.max_body_bytes: expected a whole number, found a string"
+        );
+        j.set_env("TRAWL_HTTP__MAX_BODY_BYTES", "1048576");
 
         j.set_env("TRAWL_KAFKA__BROKRS", "typo:9092");
         assert_eq!(

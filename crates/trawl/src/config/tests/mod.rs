@@ -6,6 +6,7 @@
 //! `TRAWL_*` or secret variables cannot see each other's.
 
 mod examples;
+mod kafka;
 mod loading;
 mod rules;
 mod secrets;

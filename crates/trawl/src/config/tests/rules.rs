@@ -69,7 +69,7 @@ fn every_problem_is_reported_at_once_with_its_path_and_reason() {
             "defaults.poll_interval: must be longer than zero",
             "defaults.backfill: 200d is more than the APIs keep: at most 182d (6 months)",
             "defaults.lookback: \"soon\" is not a duration (expected number at 0); write it like \"30s\", \"5m\", \"1h 30m\" or \"30d\"",
-            "defaults.quota_share: 1.5 is outside (0, 1]: the share of the account's quota trawl may use, e.g. 0.5 for half",
+            "defaults.quota_share: 1.5 is outside [0.001, 1]: the share of the account's quota trawl may use, e.g. 0.5 for half",
             "defaults.max_concurrent_windows: 0 is not at least 1",
             "tenants[0].id: tenant id \"bad id\" may only hold ASCII letters, digits, '.', '_' and '-'",
             "tenants[0].refresh_token: is a zoho setting, but this tenant's provider is zoom",
@@ -87,7 +87,7 @@ fn every_problem_is_reported_at_once_with_its_path_and_reason() {
             "tenants[3].data_center: unknown data center \"de\"; expected one of com, eu, in, com.au, jp, com.cn, sa, ca, uk",
             "tenants[3].mail_base: \"not a url\" is not a URL (relative URL without a base)",
             "tenants[3].lookback: lookback (40d) must not be longer than backfill (30d)",
-            "tenants[3].quota_share: 0 is outside (0, 1]: the share of the account's quota trawl may use, e.g. 0.5 for half",
+            "tenants[3].quota_share: 0 is outside [0.001, 1]: the share of the account's quota trawl may use, e.g. 0.5 for half",
             "tenants[3].rate_limits.operation_logs: unknown key; expected one of: mail_audit",
         ];
         expected.sort();
@@ -153,9 +153,9 @@ fn kafka_needs_brokers_and_keeps_its_own_properties() {
             "kafka.brokers: \"a:1,,b:2\" is not a comma-separated list of host:port"
         );
         // Bare dotted keys nest in TOML (and in TRAWL_KAFKA__PROPERTIES__...): flattened back.
-        j.set_env("OAUTH_CONFIG", "x");
+        j.set_env("OAUTH_CONFIG", "logicalCluster=oauth-canary-3b");
         let props = "[kafka.properties]\nsasl.username = \"u\"\nlinger.ms = 5\n\
-                     \"sasl.oauthbearer.config\" = { env = \"OAUTH_CONFIG\" }";
+                     \"sasl.oauthbearer.extensions\" = { env = \"OAUTH_CONFIG\" }";
         let c = load_in(j, &with_tenant(props)).unwrap();
         let keys: Vec<&str> = c
             .engine
@@ -166,14 +166,16 @@ fn kafka_needs_brokers_and_keeps_its_own_properties() {
             .collect();
         assert_eq!(
             keys,
-            ["linger.ms", "sasl.oauthbearer.config", "sasl.username"]
+            ["linger.ms", "sasl.oauthbearer.extensions", "sasl.username"]
         );
-        assert_eq!(
-            c.warnings[0].to_string(),
-            "kafka.properties.\"sasl.oauthbearer.config\": holds a secret reference, but this \
-             property's value is not redacted in logs (only keys with password, secret, token, \
-             ... are)"
-        );
+        // A secret reference makes the property secret whatever its name.
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let k = &c.engine.kafka;
+        assert!(k.is_secret("sasl.oauthbearer.extensions") && !k.is_secret("sasl.username"));
+        assert!(!trawl_kafka::is_secret_property(
+            "sasl.oauthbearer.extensions"
+        ));
+        assert!(!format!("{c:?}").contains("oauth-canary-3b"));
     });
 }
 
@@ -198,7 +200,7 @@ fn tenant_overrides_obey_the_same_rules_as_defaults() {
             errors(j, &format!("{}{rates}", with_tenant(""))),
             [
                 "tenants[0].rate_limits.operation_logs.daily: 0 is not between 1 and 4294967295",
-                "tenants[0].rate_limits.operation_logs.per_second: -1 is not a rate above zero",
+                "tenants[0].rate_limits.operation_logs.per_second: -1 is not a rate between 0.001 and 10000 requests a second",
             ]
         );
     });
@@ -225,6 +227,163 @@ fn misplaced_and_misspelt_keys_are_refused() {
             error(j, &format!("{}streams = []", with_tenant(""))),
             "tenants[0].streams: must list at least one stream (leave it out for all of the \
              provider's streams)"
+        );
+    });
+}
+
+#[test]
+fn values_that_could_break_the_run_are_refused_with_their_path() {
+    jail(|j| {
+        j.set_env("ACME_SECRET", "s");
+        let toml = format!(
+            "{KAFKA}[http]\nmax_body_bytes = 10\n[defaults]\npoll_interval = \"1000000000y\"\n\
+             [[tenants]]\nid = \"acme\"\nprovider = \"zoom\"\naccount_id = \"a\"\n\
+             client_id = \"c\"\nclient_secret = {{ env = \"ACME_SECRET\" }}\n\
+             poll_interval = \"2d\"\nmax_concurrent_windows = 100000000000\n\
+             quota_share = 1e-9\napi_base = \"http://api.zoom.us\"\n\
+             oauth_base = \"https://169.254.169.254\"\n\
+             rate_limits.operation_logs = {{ per_second = 1e-9 }}\n"
+        );
+        assert_eq!(
+            errors(j, &toml),
+            [
+                "defaults.poll_interval: \"1000000000y\" is longer than any setting allows (at most 366d)",
+                "http.max_body_bytes: 10 is not between 65536 (64 KiB) and 1073741824 (1 GiB) bytes",
+                "tenants[0].api_base: \"http://api.zoom.us/\" is plain http to a host that is not loopback: credentials and audit data would travel unencrypted; use https, or set allow_insecure_http = true",
+                "tenants[0].max_concurrent_windows: 100000000000 is more than 64 (the limiter sets the pace; more windows in flight only hold memory)",
+                "tenants[0].oauth_base: \"https://169.254.169.254/\" points at a link-local address (cloud metadata services live there): a tenant file must not turn trawl into a probe of the internal network; set allow_private_network = true if this is intended",
+                "tenants[0].poll_interval: 2d is outside 1s to 1d",
+                "tenants[0].quota_share: 0.000000001 is outside [0.001, 1]: the share of the account's quota trawl may use, e.g. 0.5 for half",
+                "tenants[0].rate_limits.operation_logs.per_second: 0.000000001 is not a rate between 0.001 and 10000 requests a second",
+            ]
+        );
+        // Allowed explicitly: both URLs load.
+        let allowed = toml
+            .replace("[http]\nmax_body_bytes = 10\n", "")
+            .replace("poll_interval = \"1000000000y\"\n", "")
+            .replace("poll_interval = \"2d\"\n", "")
+            .replace("max_concurrent_windows = 100000000000\n", "")
+            .replace("quota_share = 1e-9\n", "")
+            .replace("rate_limits.operation_logs = { per_second = 1e-9 }\n", "")
+            + "allow_insecure_http = true\nallow_private_network = true\n";
+        let c = load_in(j, &allowed).unwrap();
+        assert_eq!(
+            c.engine.tenants[0].settings.poll_interval,
+            std::time::Duration::from_secs(300)
+        );
+    });
+}
+
+/// No `TRAWL_*` value can make a loaded configuration unsafe to run: every hostile value
+/// of every numeric, duration and address setting is either refused with its path or
+/// yields values the engine's conversions (dates, instants, timers, limiter intervals)
+/// take without a panic. (`fuzz/`'s `config_loader` target does the same for files.)
+#[test]
+fn hostile_environment_values_are_refused_or_safe() {
+    let keys = [
+        "TRAWL_DEFAULTS__POLL_INTERVAL",
+        "TRAWL_DEFAULTS__BACKFILL",
+        "TRAWL_DEFAULTS__LOOKBACK",
+        "TRAWL_DEFAULTS__QUOTA_SHARE",
+        "TRAWL_DEFAULTS__MAX_CONCURRENT_WINDOWS",
+        "TRAWL_HTTP__MAX_BODY_BYTES",
+        "TRAWL_KAFKA__PARTITIONS",
+        "TRAWL_KAFKA__REPLICATION",
+        "TRAWL_SERVER__LISTEN",
+        "TRAWL_METRICS__TENANT_LABEL",
+    ];
+    let values = [
+        "",
+        " ",
+        "0",
+        "-1",
+        "0123",
+        "1e309",
+        "-1e309",
+        "NaN",
+        "inf",
+        "1e-300",
+        "99999999999999999999999999",
+        "18446744073709551616",
+        "1000000000y",
+        "584942417355y",
+        "1ns",
+        "true",
+        "[1, 2]",
+        "{ x = 1 }",
+        "999999h",
+        "1.5",
+        "[::]:99999",
+        // Edge values that are allowed:
+        "1",
+        "64",
+        "1s",
+        "24h",
+        "1d",
+        "182d",
+        "0.001",
+        "127.0.0.1:0",
+        "false",
+    ];
+    jail(|j| {
+        let (mut loaded, mut refused) = (0, 0);
+        for key in keys {
+            for value in values {
+                j.clear_env();
+                j.set_env("ACME_SECRET", "s");
+                j.set_env(key, value);
+                let Ok(c) = load_in(j, &with_tenant("")) else {
+                    refused += 1;
+                    continue;
+                };
+                loaded += 1;
+                {
+                    let now = chrono::Utc::now();
+                    for t in &c.engine.tenants {
+                        let s = &t.settings;
+                        for d in [s.poll_interval, s.backfill, s.lookback] {
+                            let cd = chrono::Duration::from_std(d).expect("fits a date");
+                            let _ = now - cd - cd;
+                            let _ = std::time::Instant::now() + d + d;
+                        }
+                        assert!((0.001..=1.0).contains(&s.quota_share), "{key}={value:?}");
+                        assert!(s.max_concurrent_windows.get() <= 64, "{key}={value:?}");
+                    }
+                }
+            }
+        }
+        // Both outcomes occur: the check is not vacuous.
+        assert!(
+            loaded > 10 && refused > 100,
+            "{loaded} loaded, {refused} refused"
+        );
+    });
+}
+
+#[test]
+fn disabled_recheck_is_a_bounded_duration_per_tenant() {
+    jail(|j| {
+        j.set_env("ACME_SECRET", "s");
+        let c = load_in(
+            j,
+            &format!(
+                "{}disabled_recheck = \"6h\"",
+                with_tenant("[defaults]\ndisabled_recheck = \"2d\"")
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            c.engine.defaults.disabled_recheck,
+            std::time::Duration::from_secs(2 * 86400)
+        );
+        assert_eq!(
+            c.engine.tenants[0].settings.disabled_recheck,
+            std::time::Duration::from_secs(6 * 3600)
+        );
+        assert_eq!(
+            error(j, &format!("{}disabled_recheck = \"90d\"", with_tenant(""))),
+            "tenants[0].disabled_recheck: 90d is outside 1s to 30d: how often a stream \
+             disabled for a missing product (no Zoom Phone plan) is tried again"
         );
     });
 }

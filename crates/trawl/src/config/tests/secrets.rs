@@ -15,10 +15,10 @@ fn tenant_with_secret(secret: &str) -> String {
 
 fn client_secret(access: &TenantAccess) -> String {
     match access {
-        TenantAccess::Zoom { client_secret, .. } | TenantAccess::Zoho { client_secret, .. } => {
-            client_secret.expose_secret().to_string()
-        }
+        TenantAccess::Zoom { credentials, .. } => credentials.client_secret.expose_secret(),
+        TenantAccess::Zoho { credentials, .. } => credentials.client_secret.expose_secret(),
     }
+    .to_string()
 }
 
 #[test]
