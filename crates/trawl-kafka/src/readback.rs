@@ -7,7 +7,7 @@
 //! the stream then skips those ids. Other tenants may share the partition, so records
 //! are filtered by key and by the CloudEvents source header.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -83,9 +83,19 @@ fn read_back_blocking(
     Ok(out)
 }
 
-/// Reads the given partitions of `topic` from their start offsets until each reports
-/// its end (for `read_committed`: the last stable offset), calling `f` on every
-/// record. Blocking.
+/// Reads the given partitions of `topic` from their start offsets to the ends they had
+/// when the read began, calling `f` on every record. Blocking.
+///
+/// A partition is done at its end-of-partition event or at the first record at or past
+/// its end as first measured (its high watermark). Waiting for the end-of-partition
+/// event alone never finishes on a partition that others keep writing to: the broker
+/// answers each fetch with the newest records before the fetch's wait runs out, so the
+/// reader chases the end for as long as the writes go on (seen as a cluster member's
+/// handover that waited 50-140 s on one busy partition). The records of a stream being
+/// read back were all written before the read began (its writer is stopped or fenced),
+/// so they lie before that end. With `read_committed`, records of open transactions
+/// before the end are waited for; control records and aborted records are not
+/// delivered, so a partition ending in them is done at its end-of-partition event.
 pub(crate) fn read_to_end(
     consumer: &Reader,
     topic: &str,
@@ -93,25 +103,45 @@ pub(crate) fn read_to_end(
     mut f: impl FnMut(&BorrowedMessage<'_>),
 ) -> Result<(), KafkaError> {
     let mut tpl = TopicPartitionList::new();
+    let mut ends: HashMap<i32, i64> = HashMap::new();
     for (p, o) in starts {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, *p, IDLE_TIMEOUT)
+            .map_err(|e| classify("read", &e, ""))?;
+        let from = match o {
+            Offset::Offset(n) => (*n).max(low),
+            _ => low,
+        };
+        if from >= high {
+            continue;
+        }
+        ends.insert(*p, high);
         tpl.add_partition_offset(topic, *p, *o)
             .map_err(|e| classify("read", &e, ""))?;
+    }
+    if ends.is_empty() {
+        return Ok(());
     }
     consumer
         .assign(&tpl)
         .map_err(|e| classify("read", &e, ""))?;
-    let mut open: HashSet<i32> = starts.iter().map(|(p, _)| *p).collect();
     let mut last_progress = Instant::now();
     let mut last_error: Option<KafkaError> = None;
-    while !open.is_empty() {
+    while !ends.is_empty() {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 last_progress = Instant::now();
-                f(&m);
+                let p = m.partition();
+                if ends.contains_key(&p) {
+                    f(&m);
+                    if ends.get(&p).is_some_and(|end| m.offset() + 1 >= *end) {
+                        ends.remove(&p);
+                    }
+                }
             }
             Some(Err(RdError::PartitionEOF(p))) => {
                 last_progress = Instant::now();
-                open.remove(&p);
+                ends.remove(&p);
             }
             Some(Err(e)) => {
                 let k = classify("read", &e, "");

@@ -133,6 +133,57 @@ async fn read_back_finds_exactly_this_streams_events_after_the_position() {
     assert_eq!(ce_source(&acme), "trawl/acme/zoom.operation_logs");
 }
 
+/// A read-back ends at the partition's end as it was when the read began, although
+/// another tenant keeps writing to the partition (more often than a fetch waits, so the
+/// reader never meets an end-of-partition): a cluster member taking over an account
+/// must not wait for a quiet moment on a busy partition.
+#[tokio::test(flavor = "multi_thread")]
+async fn read_back_ends_while_another_tenant_keeps_writing_to_the_partition() {
+    let mut s = kafka_bed("busy").await;
+    s.topic = trawl_kafka::TopicTemplate::new("busy.all").unwrap();
+    kafka::KafkaBroker::shared()
+        .create_topics(&["busy.all"], 1)
+        .await
+        .unwrap();
+    let p = std::sync::Arc::new(EventProducer::new(&s).unwrap());
+    let acme = stream("acme", SourceKind::ZoomOperationLogs);
+    let mine = events(&acme, 0, 30);
+    let from = p.stream_start(&acme).await.unwrap();
+    p.publish(&acme, &mine).await.unwrap();
+
+    // globex writes a record every 50 ms until the read-back has ended (or 90 s).
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (p, done) = (p.clone(), done.clone());
+        tokio::spawn(async move {
+            let globex = stream("globex", SourceKind::ZoomOperationLogs);
+            let mut written = 0;
+            let mut n = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) && n < 1800 {
+                p.publish(&globex, &events(&globex, n, 1)).await.unwrap();
+                written += 1;
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (written, done.load(std::sync::atomic::Ordering::SeqCst))
+        })
+    };
+    // Let the writes start before reading.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let found = read_back(&s, &from, &acme).await.unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (written, stopped_by_us) = writer.await.unwrap();
+    assert_eq!(
+        found,
+        mine.iter().map(|e| (e.id, e.time)).collect::<Vec<_>>(),
+        "exactly acme's events"
+    );
+    assert!(
+        stopped_by_us,
+        "the read-back waited until the other tenant stopped writing ({written} records)"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dead_letters_carry_the_raw_body_and_name_tenant_source_and_reason() {
     let s = kafka_bed("dead").await;
