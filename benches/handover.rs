@@ -8,7 +8,8 @@
 //! its next request arrives; then a new member is started for the next round. Reports
 //! p50 and p99 over every account of every round, against the session timeout (which
 //! bounds how soon the group can notice a silent member). Knobs: `TRAWL_HANDOVER_ROUNDS`
-//! (6), `TRAWL_HANDOVER_SESSION_S` (6, the brokers' minimum).
+//! (6), `TRAWL_HANDOVER_SESSION_S` (6, the brokers' minimum), `TRAWL_HANDOVER_KEEP` (keep
+//! the members' logs and the ownership log).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -181,6 +182,9 @@ fn main() -> ExitCode {
             quantile(&times, 0.5) / session as f64,
             quantile(&times, 0.99) / session as f64,
         );
+        if std::env::var_os("TRAWL_HANDOVER_KEEP").is_some() {
+            eprintln!("logs kept in {}", dir.keep().display());
+        }
         sim.stop().await;
     });
     ExitCode::SUCCESS

@@ -19,10 +19,12 @@
 //! both tenants' streams run on its one owner, one bucket keeps both within the plan,
 //! and each tenant's topics hold every record of the account, each once.
 //!
-//! Scale, for the 2-core CI: 6 Zoom accounts of their own and one shared by two
-//! tenants (both streams), 3 Zoho organizations (19 streams), 8 coordination
-//! partitions, 6 s session timeout, each stream slowed so the backfill lasts long
-//! enough for the membership changes to land in its middle.
+//! Scale: 30 tenants: 18 Zoom accounts of their own and one shared by two tenants (both
+//! streams), 10 Zoho organizations (50 streams), 120 records a day each (the volume
+//! stays small for the 2-core CI; the number of streams and accounts is what the
+//! handover works on), 8 coordination partitions, 6 s session timeout, each stream
+//! slowed so the backfill lasts long enough for the membership changes to land in its
+//! middle.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -42,8 +44,10 @@ fn trawl_child() {
     trawl_suite::child::child_main();
 }
 
-const ZOOM: usize = 6;
-const ZOHO: usize = 3;
+const ZOOM: usize = 18;
+const ZOHO: usize = 10;
+/// Records a day of each account.
+const DAILY: u32 = 120;
 /// The Zoom account two tenants name, and those tenants.
 const SHARED: &str = "shared-acct";
 const SHARING: [&str; 2] = ["share0", "share1"];
@@ -117,8 +121,12 @@ async fn run_cluster(bed: Bed, steps: &[Step]) {
     let label = bed.label.clone();
     let label = label.as_str();
     let begun = Utc::now();
-    let mut tenants = fleet(ZOOM, ZOHO, 300);
-    tenants.extend(sharing(&SHARING, SHARED, 300));
+    let mut tenants = fleet(ZOOM, ZOHO, DAILY);
+    tenants.extend(sharing(&SHARING, SHARED, DAILY));
+    assert!(
+        tenants.len() >= 30,
+        "the issue asks for at least 30 tenants"
+    );
     let sim_cfg: SimConfig =
         toml::from_str(&sim_toml(&tenants, 40, "[data]\nlate_share = 0.0\n")).unwrap();
     let sim = Simulator::start(sim_cfg, "127.0.0.1:0".parse().unwrap())
@@ -300,8 +308,11 @@ async fn run_cluster(bed: Bed, steps: &[Step]) {
     // Zoho as the simulator is configured, 600 a minute, taken as 10 in any second).
     let stats = sim.stats();
     // The shared account's two tenants draw on one bucket, paced at the configured
-    // rate (`Rates::SLOW`, 2 a second on the main API): a bucket per tenant would send
-    // up to twice that in a second, still within the plan's 10.
+    // rate (`Rates::SLOW`, 2 a second on the main API, one permit every 500 ms): a
+    // bucket per tenant would send twice that, 4 in most seconds, still within the
+    // plan's 10. One more than the rate is allowed in a sliding second: requests arrive
+    // with the jitter of a loaded machine (permits at 0, 0.5 and 1.0 s sent at 0.02,
+    // 0.5 and 1.0 s lie within one second), and a new owner's bucket paces afresh.
     for family in [SimFamily::ZoomMain, SimFamily::ZoomPhone] {
         let l = stats
             .limit(SHARED, family)
@@ -313,9 +324,9 @@ async fn run_cluster(bed: Bed, steps: &[Step]) {
     }
     let main = stats.limit(SHARED, SimFamily::ZoomMain).unwrap();
     assert!(
-        main.max_rate_1s <= Rates::SLOW.operation_logs.ceil() as u64,
+        main.max_rate_1s <= Rates::SLOW.operation_logs.ceil() as u64 + 1,
         "[{label}] {SHARED}: {} requests in a second for its two tenants, over the one \
-         bucket's {} a second",
+         bucket's {} a second (plus one for jitter)",
         main.max_rate_1s,
         Rates::SLOW.operation_logs
     );
