@@ -54,6 +54,13 @@ pub trait Source: Send + Sync + 'static {
     fn day_offset(&self) -> Duration {
         Duration::zero()
     }
+    /// Whether [`Source::day_offset`] is known (an answer showed where the API's days
+    /// begin). Until then windows cut at a guessed midnight may each need a
+    /// neighbouring date asked, so the backfill runs one window at a time. Always true
+    /// for APIs without dates.
+    fn day_offset_known(&self) -> bool {
+        true
+    }
     /// Starts walking `window`.
     fn scan(self: Arc<Self>, window: Window) -> WindowScan;
 }

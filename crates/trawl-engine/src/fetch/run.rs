@@ -126,8 +126,15 @@ async fn backfill(stream: &Rc<StreamLoop>) -> Result<(), Exit> {
         stream.skip_beyond_retention(oldest);
         let mut in_flight: Vec<Window> = Vec::new();
         let mut running = FuturesUnordered::new();
+        // Windows finished while the API's midnight was unknown (`windows_at_once`).
+        let mut unknown_done = 0;
         loop {
-            let room = cadence.max_windows - in_flight.len();
+            let room = windows_at_once(
+                cadence.max_windows,
+                stream.deps.source.day_offset_known(),
+                unknown_done,
+            )
+            .saturating_sub(in_flight.len());
             if room > 0 {
                 let next = plan::next_backfill_windows(
                     &stream.checkpoint.borrow(),
@@ -155,9 +162,35 @@ async fn backfill(stream: &Rc<StreamLoop>) -> Result<(), Exit> {
                 Some((window, result)) => {
                     result?;
                     in_flight.retain(|w| *w != window);
+                    if !stream.deps.source.day_offset_known() {
+                        unknown_done += 1;
+                    }
                 }
             }
         }
+    }
+}
+
+/// Windows finished, at most, before the backfill runs `max` at once although the API's
+/// midnight is still unknown (an account too quiet for an answer to show it).
+const UNKNOWN_WINDOWS: usize = 3;
+
+/// Windows run at once while the API's midnight is unknown: two page chains keep a
+/// Pro account's 10 requests a second busy at 200 ms a page, and only the windows
+/// started before the midnight is known may each have to ask a neighbouring date.
+const WHILE_UNKNOWN: usize = 2;
+
+/// How many backfill windows may run at once. While the API's midnight is unknown
+/// (Zoom may read dates in the account's zone), windows are cut at a guessed one and
+/// each may have to ask a neighbouring date for an edge: two windows at a time, until
+/// an answer shows the midnight (usually the first window's) and every later window
+/// is cut where the API's days begin, or `UNKNOWN_WINDOWS` windows have not shown it.
+/// The trade-off is measured in `benches/RESULTS.md` ("Zoom dates in an unknown zone").
+fn windows_at_once(max: usize, offset_known: bool, unknown_done: usize) -> usize {
+    if offset_known || unknown_done >= UNKNOWN_WINDOWS {
+        max
+    } else {
+        WHILE_UNKNOWN.min(max)
     }
 }
 
@@ -185,4 +218,22 @@ async fn poll_live(stream: &Rc<StreamLoop>) -> Result<(), Exit> {
     Box::pin(stream.scan_window(window, Priority::Live)).await?;
     stream.report_watermark();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{windows_at_once, UNKNOWN_WINDOWS, WHILE_UNKNOWN};
+
+    #[test]
+    fn few_windows_at_once_until_the_midnight_is_known_or_too_quiet_to_show() {
+        assert_eq!(windows_at_once(4, false, 0), WHILE_UNKNOWN);
+        assert_eq!(
+            windows_at_once(4, false, UNKNOWN_WINDOWS - 1),
+            WHILE_UNKNOWN
+        );
+        assert_eq!(windows_at_once(4, true, 0), 4);
+        assert_eq!(windows_at_once(4, false, UNKNOWN_WINDOWS), 4);
+        assert_eq!(windows_at_once(1, false, 0), 1);
+        assert_eq!(windows_at_once(0, false, 0), 0);
+    }
 }

@@ -10,7 +10,7 @@ pub mod operation_logs;
 mod pages;
 pub mod phone_operation_logs;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -41,6 +41,8 @@ pub(crate) struct ZoomCommon {
     /// Seconds the account's dates begin before 00:00 UTC (its zone's offset, when Zoom
     /// reads dates in it), as its answers show it; 0 until they do.
     day_offset: AtomicI64,
+    /// Whether an answer has shown `day_offset` yet.
+    day_offset_known: AtomicBool,
 }
 
 /// One page of a log listing, read.
@@ -88,6 +90,7 @@ impl ZoomCommon {
                 .unwrap_or(MAX_PAGE_SIZE)
                 .clamp(1, MAX_PAGE_SIZE),
             day_offset: AtomicI64::new(0),
+            day_offset_known: AtomicBool::new(false),
         }
     }
 
@@ -96,7 +99,13 @@ impl ZoomCommon {
         Duration::seconds(self.day_offset.load(Ordering::Relaxed))
     }
 
+    /// Whether an answer has shown where the account's dates begin.
+    pub fn day_offset_known(&self) -> bool {
+        self.day_offset_known.load(Ordering::Relaxed)
+    }
+
     pub fn learn_day_offset(&self, offset: Duration) {
+        self.day_offset_known.store(true, Ordering::Relaxed);
         let before = self
             .day_offset
             .swap(offset.num_seconds(), Ordering::Relaxed);

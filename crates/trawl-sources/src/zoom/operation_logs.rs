@@ -91,6 +91,10 @@ impl Source for ZoomOperationLogs {
         self.common.day_offset()
     }
 
+    fn day_offset_known(&self) -> bool {
+        self.common.day_offset_known()
+    }
+
     fn scan(self: Arc<Self>, window: Window) -> WindowScan {
         WindowScan::new(
             self.common.stream.clone(),

@@ -161,6 +161,10 @@ impl Source for ZoomPhoneOperationLogs {
         self.common.day_offset()
     }
 
+    fn day_offset_known(&self) -> bool {
+        self.common.day_offset_known()
+    }
+
     fn scan(self: Arc<Self>, window: Window) -> WindowScan {
         WindowScan::new(
             self.common.stream.clone(),
