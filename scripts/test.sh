@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 TOOLS="${TRAWL_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/trawl-tools}"
 mkdir -p "$TOOLS"
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how far into the run it starts (CI's time budget is 45 minutes).
+step() { printf '\n==> [%d s] %s\n' "$SECONDS" "$*"; }
 
 # Debian packages: a C toolchain and headers for librdkafka (bundled by the rdkafka
 # crate, with TLS, zstd and OAUTHBEARER/OIDC through libcurl), promtool for the metrics
@@ -27,11 +28,13 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 
-# The Kafka-compatible broker the integration tests start (about 10 minutes to build once).
+# The Kafka-compatible broker the integration tests start (built once, then cached). A
+# test broker does not need opt-level 3: level 1 builds in a fraction of the time.
 TANSU_ROOT="$TOOLS/tansu-0.6.0"
 if ! [ -x "$TANSU_ROOT/bin/tansu" ]; then
     step "installing tansu 0.6.0 into $TANSU_ROOT"
-    cargo install tansu --version 0.6.0 --locked --features dynostore --root "$TANSU_ROOT"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+        cargo install tansu --version 0.6.0 --locked --features dynostore --root "$TANSU_ROOT"
 fi
 export TRAWL_TANSU_BIN="$TANSU_ROOT/bin/tansu"
 
@@ -51,19 +54,7 @@ if ! [ -f "$KAFKA_ROOT/libs/kafka_2.13-$KAFKA_VERSION.jar" ]; then
 fi
 export TRAWL_KAFKA_HOME="$KAFKA_ROOT"
 
-step "cargo fmt --check"
-cargo fmt --all -- --check
-
-step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
-
-step "cargo test --workspace"
-cargo test --workspace --no-fail-fast
-
-# ---- fuzzing (issue 13; owned by the hardening work) --------------------------------
-# Every cargo-fuzz target of fuzz/ runs for FUZZ_SECONDS (default 10) from its seed
-# corpus (fuzz/corpus/<target>, kept in the repo; new finds go to a scratch copy). A
-# crash fails the run and leaves its input under fuzz/artifacts/<target>/.
+# cargo-fuzz and the nightly toolchain it needs (the fuzz targets of fuzz/, issue 13).
 FUZZ_VERSION=0.13.2
 FUZZ_ROOT="$TOOLS/cargo-fuzz-$FUZZ_VERSION"
 if ! [ -x "$FUZZ_ROOT/bin/cargo-fuzz" ]; then
@@ -74,13 +65,56 @@ if ! rustup toolchain list | grep -q '^nightly'; then
     step "installing the nightly toolchain (cargo fuzz needs it)"
     rustup toolchain install nightly --profile minimal
 fi
+export PATH="$FUZZ_ROOT/bin:$PATH"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace: build"
+cargo test --workspace --no-run
+
+# The test binaries mostly wait (brokers, simulated rate limits, session timeouts), so
+# the CPU-bound builds still to do run beside them, at a lower priority: the fuzz
+# targets (their own target dir, nightly), the benches (compiled only: they are
+# measurements, not tests; `cargo bench` builds them optimized) and the doc tests.
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+(
+    set -e
+    t=$SECONDS
+    (cd fuzz && nice -n 10 cargo +nightly fuzz build -s none)
+    echo "background: fuzz targets built in $((SECONDS - t)) s"
+    t=$SECONDS
+    nice -n 10 cargo build --workspace --benches
+    echo "background: benches built in $((SECONDS - t)) s"
+    t=$SECONDS
+    nice -n 10 cargo test --workspace --doc
+    echo "background: doc tests built and ran in $((SECONDS - t)) s"
+) >"$scratch/builds.log" 2>&1 &
+builds=$!
+
+step "cargo test --workspace: every test binary, ${TRAWL_TEST_JOBS:-3} at a time"
+tests_ok=0
+python3 scripts/run_tests.py "${TRAWL_TEST_JOBS:-3}" --workspace || tests_ok=$?
+
+step "fuzz targets, benches and doc tests: build"
+if ! wait "$builds"; then
+    tail -n 60 "$scratch/builds.log"
+    echo "building the fuzz targets, the benches or the doc tests failed"
+    exit 1
+fi
+grep -E '^test result|^background:' "$scratch/builds.log" || true
+[ "$tests_ok" = 0 ] || { echo "tests failed (above)"; exit 1; }
+
+# Every cargo-fuzz target of fuzz/ runs for FUZZ_SECONDS (default 10) from its seed
+# corpus (fuzz/corpus/<target>, kept in the repo; new finds go to a scratch copy). A
+# crash fails the run and leaves its input under fuzz/artifacts/<target>/.
 step "cargo fuzz: each target for ${FUZZ_SECONDS:-10} s"
 (
     cd fuzz
-    export PATH="$FUZZ_ROOT/bin:$PATH"
-    cargo +nightly fuzz build -s none
-    scratch="$(mktemp -d)"
-    trap 'rm -rf "$scratch"' EXIT
     for target in $(cargo +nightly fuzz list); do
         mkdir -p "$scratch/$target"
         if ! cargo +nightly fuzz run -s none "$target" "$scratch/$target" "corpus/$target" -- \
@@ -93,9 +127,4 @@ step "cargo fuzz: each target for ${FUZZ_SECONDS:-10} s"
         grep -E '^stat::number_of_executed_units' "$scratch/$target.log" | sed "s/^/$target: /"
     done
 )
-# ---- end of fuzzing -------------------------------------------------------------------
-
-# The benches are measurements, not tests: here they are only compiled (in the dev
-# profile, reusing the test build's dependencies; `cargo bench` builds them optimized).
-step "benches compile"
-cargo build --workspace --benches
+step "all checks and tests passed"
