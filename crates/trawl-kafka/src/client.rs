@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
+use rdkafka::client::{Client, ClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError as RdError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 
 use crate::config::KafkaSettings;
@@ -145,4 +146,26 @@ pub(crate) fn message_timeout(settings: &KafkaSettings) -> Duration {
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_MESSAGE_TIMEOUT_MS);
     Duration::from_millis(ms)
+}
+
+/// `client`'s low and high watermarks of `topic`/`partition`, asked again for up to
+/// `timeout` while the cluster has no leader for the partition yet (a topic created a
+/// moment ago, a leader being elected). Blocking.
+pub(crate) fn watermarks<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> KafkaResult<(i64, i64)> {
+    let began = std::time::Instant::now();
+    loop {
+        match client.fetch_watermarks(topic, partition, timeout) {
+            Err(RdError::MetadataFetch(
+                RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::UnknownTopicOrPartition,
+            )) if began.elapsed() < timeout => std::thread::sleep(Duration::from_millis(100)),
+            other => return other,
+        }
+    }
 }

@@ -314,7 +314,7 @@ impl Inner {
         let t = topic.to_string();
         let timeout = self.timeout.min(Duration::from_secs(30));
         let (_low, high) = tokio::task::spawn_blocking(move || {
-            producer.client().fetch_watermarks(&t, partition, timeout)
+            crate::client::watermarks(producer.client(), &t, partition, timeout)
         })
         .await
         .map_err(|e| KafkaError::retryable("fetch watermarks", e.to_string()))?

@@ -17,7 +17,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use trawl_model::{EventId, OutputPosition, StreamKey};
 
-use crate::client::{create_reader, Reader};
+use crate::client::{create_reader, watermarks, Reader};
 use crate::config::KafkaSettings;
 use crate::error::{classify, KafkaError};
 use crate::records::{ce_source, header, HEADER_ID, HEADER_SOURCE, HEADER_TIME};
@@ -49,9 +49,13 @@ fn read_back_blocking(
     position: &OutputPosition,
     stream: &StreamKey,
 ) -> Result<Vec<(EventId, DateTime<Utc>)>, KafkaError> {
-    let (low, high) = consumer
-        .fetch_watermarks(&position.topic, position.partition, IDLE_TIMEOUT)
-        .map_err(|e| classify("read back", &e, ""))?;
+    let (low, high) = watermarks(
+        consumer.client(),
+        &position.topic,
+        position.partition,
+        IDLE_TIMEOUT,
+    )
+    .map_err(|e| classify("read back", &e, ""))?;
     if position.offset >= high {
         return Ok(Vec::new());
     }
@@ -83,19 +87,27 @@ fn read_back_blocking(
     Ok(out)
 }
 
-/// Reads the given partitions of `topic` from their start offsets to the ends they had
-/// when the read began, calling `f` on every record. Blocking.
+/// How long a read goes on past the end a partition had when the read began, for its
+/// end-of-partition event (see [`read_to_end`]).
+const PAST_END: Duration = Duration::from_secs(1);
+
+/// Reads the given partitions of `topic` from their start offsets to their ends,
+/// calling `f` on every record. Blocking.
 ///
-/// A partition is done at its end-of-partition event or at the first record at or past
-/// its end as first measured (its high watermark). Waiting for the end-of-partition
-/// event alone never finishes on a partition that others keep writing to: the broker
-/// answers each fetch with the newest records before the fetch's wait runs out, so the
-/// reader chases the end for as long as the writes go on (seen as a cluster member's
-/// handover that waited 50-140 s on one busy partition). The records of a stream being
-/// read back were all written before the read began (its writer is stopped or fenced),
-/// so they lie before that end. With `read_committed`, records of open transactions
-/// before the end are waited for; control records and aborted records are not
-/// delivered, so a partition ending in them is done at its end-of-partition event.
+/// A partition is done at its end-of-partition event, or [`PAST_END`] after the first
+/// record at or past the end it had when the read began (its high watermark then).
+/// Waiting for the end-of-partition event alone never finishes on a partition that
+/// others keep writing to: the broker answers each fetch with the newest records
+/// before the fetch's wait runs out, so the reader chased the end for as long as the
+/// writes went on (a cluster member's handover waited 50-140 s on one busy partition).
+/// Stopping exactly at the measured end lost records on `tansu`: its SIGKILL recovery
+/// tests then re-published whole pages of events, as if its high watermark lagged the
+/// records already written. The records of a stream being read back
+/// were all written before the read began (its writer is stopped or fenced), so they
+/// come before the end-of-partition event or within moments of that end. With
+/// `read_committed`, records of open transactions before the end are waited for;
+/// control and aborted records are not delivered, so a partition ending in them is
+/// done at its end-of-partition event.
 pub(crate) fn read_to_end(
     consumer: &Reader,
     topic: &str,
@@ -105,8 +117,7 @@ pub(crate) fn read_to_end(
     let mut tpl = TopicPartitionList::new();
     let mut ends: HashMap<i32, i64> = HashMap::new();
     for (p, o) in starts {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, *p, IDLE_TIMEOUT)
+        let (low, high) = watermarks(consumer.client(), topic, *p, IDLE_TIMEOUT)
             .map_err(|e| classify("read", &e, ""))?;
         let from = match o {
             Offset::Offset(n) => (*n).max(low),
@@ -127,15 +138,17 @@ pub(crate) fn read_to_end(
         .map_err(|e| classify("read", &e, ""))?;
     let mut last_progress = Instant::now();
     let mut last_error: Option<KafkaError> = None;
+    // When each partition's reader first met a record at or past its measured end.
+    let mut reached: HashMap<i32, Instant> = HashMap::new();
     while !ends.is_empty() {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 last_progress = Instant::now();
                 let p = m.partition();
-                if ends.contains_key(&p) {
+                if let Some(end) = ends.get(&p) {
                     f(&m);
-                    if ends.get(&p).is_some_and(|end| m.offset() + 1 >= *end) {
-                        ends.remove(&p);
+                    if m.offset() + 1 >= *end {
+                        reached.entry(p).or_insert_with(Instant::now);
                     }
                 }
             }
@@ -152,6 +165,7 @@ pub(crate) fn read_to_end(
             }
             None => {}
         }
+        ends.retain(|p, _| reached.get(p).is_none_or(|t| t.elapsed() < PAST_END));
         if last_progress.elapsed() > IDLE_TIMEOUT {
             return Err(last_error.unwrap_or_else(|| {
                 KafkaError::retryable(
