@@ -11,7 +11,9 @@ binary's broker).
 Usage: run_tests.py JOBS [cargo test args...]. Builds with `cargo test --no-run
 --message-format=json` (so every test binary is built exactly as `cargo test` would),
 then runs each binary from its package's directory, as cargo does, the slow ones
-first. Prints each binary's result and time as it ends and the output of every
+first. `run_tests.py JOBS --from FILE` takes the binaries from the JSON output of a
+build already done (scripts/test.sh: so no other cargo run holding target/ can make it
+wait). Prints each binary's result and time as it ends and the output of every
 failure at the end; exits 1 if any failed.
 """
 
@@ -33,8 +35,13 @@ SLOW_FIRST = [
 
 
 def binaries(cargo_args):
-    cmd = ["cargo", "test", "--no-run", "--message-format=json-render-diagnostics"] + cargo_args
-    out = subprocess.run(cmd, stdout=subprocess.PIPE, check=True, text=True).stdout
+    if cargo_args[:1] == ["--from"]:
+        with open(cargo_args[1]) as f:
+            out = f.read()
+    else:
+        cmd = ["cargo", "test", "--no-run", "--message-format=json-render-diagnostics"]
+        out = subprocess.run(cmd + cargo_args, stdout=subprocess.PIPE, check=True,
+                             text=True).stdout
     found = []
     for line in out.splitlines():
         msg = json.loads(line)

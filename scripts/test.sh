@@ -67,19 +67,12 @@ if ! rustup toolchain list | grep -q '^nightly'; then
 fi
 export PATH="$FUZZ_ROOT/bin:$PATH"
 
-step "cargo fmt --check"
-cargo fmt --all -- --check
-
-step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
-
-step "cargo test --workspace: build"
-cargo test --workspace --no-run
-
-# The test binaries mostly wait (brokers, simulated rate limits, session timeouts), so
-# the CPU-bound builds still to do run beside them, at a lower priority: the fuzz
-# targets (their own target dir, nightly), the benches (compiled only: they are
-# measurements, not tests; `cargo bench` builds them optimized) and the doc tests.
+# The builds not needed before the tests run in the background from here, at a lower
+# priority: the fuzz targets (their own target dir, nightly), then the benches (compiled
+# only: they are measurements, not tests; `cargo bench` builds them optimized) and the
+# doc tests, which wait for the test build's lock on target/. They fill the CPU the
+# foreground leaves idle (a build's last crates and links, the test binaries waiting on
+# brokers, rate limits and session timeouts).
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 (
@@ -96,9 +89,19 @@ trap 'rm -rf "$scratch"' EXIT
 ) >"$scratch/builds.log" 2>&1 &
 builds=$!
 
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace: build"
+cargo test --workspace --no-run --message-format=json-render-diagnostics >"$scratch/tests.json"
+
+
 step "cargo test --workspace: every test binary, ${TRAWL_TEST_JOBS:-3} at a time"
 tests_ok=0
-python3 scripts/run_tests.py "${TRAWL_TEST_JOBS:-3}" --workspace || tests_ok=$?
+python3 scripts/run_tests.py "${TRAWL_TEST_JOBS:-3}" --from "$scratch/tests.json" || tests_ok=$?
 
 step "fuzz targets, benches and doc tests: build"
 if ! wait "$builds"; then
