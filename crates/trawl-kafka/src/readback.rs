@@ -102,9 +102,9 @@ const PAST_END: Duration = Duration::from_secs(1);
 /// writes went on (a cluster member's handover waited 50-140 s on one busy partition).
 /// Stopping exactly at the measured end lost records on `tansu`: its SIGKILL recovery
 /// tests then re-published whole pages of events, as if its high watermark lagged the
-/// records already written. The records of a stream being read back
-/// were all written before the read began (its writer is stopped or fenced), so they
-/// come before the end-of-partition event or within moments of that end. With
+/// records already written. The records of a stream being read back were all written
+/// before the read began (its writer is stopped or fenced), so they come before the
+/// end-of-partition event or within moments of that end. With
 /// `read_committed`, records of open transactions before the end are waited for;
 /// control and aborted records are not delivered, so a partition ending in them is
 /// done at its end-of-partition event.
