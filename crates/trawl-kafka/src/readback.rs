@@ -49,25 +49,13 @@ fn read_back_blocking(
     position: &OutputPosition,
     stream: &StreamKey,
 ) -> Result<Vec<(EventId, DateTime<Utc>)>, KafkaError> {
-    let (low, high) = watermarks(
-        consumer.client(),
-        &position.topic,
-        position.partition,
-        IDLE_TIMEOUT,
-    )
-    .map_err(|e| classify("read back", &e, ""))?;
-    if position.offset >= high {
-        return Ok(Vec::new());
-    }
     let key = stream.tenant.as_str().as_bytes();
     let source = ce_source(stream);
     let mut out = Vec::new();
     // From the position, or from the oldest record Kafka still keeps when retention
-    // deleted what lies before it (a stream without a checkpoint reads from 0).
-    let start = [(
-        position.partition,
-        Offset::Offset(position.offset.max(low).max(0)),
-    )];
+    // deleted what lies before it (`read_to_end`; a stream without a checkpoint reads
+    // from 0); nothing to read when the position is the partition's end.
+    let start = [(position.partition, Offset::Offset(position.offset))];
     read_to_end(consumer, &position.topic, &start, |m| {
         if m.key() != Some(key) || header(m.headers(), HEADER_SOURCE) != Some(source.as_str()) {
             return;
@@ -119,6 +107,8 @@ pub(crate) fn read_to_end(
     for (p, o) in starts {
         let (low, high) = watermarks(consumer.client(), topic, *p, IDLE_TIMEOUT)
             .map_err(|e| classify("read", &e, ""))?;
+        // Offsets before the oldest record Kafka keeps (deleted by retention) read
+        // from that record.
         let from = match o {
             Offset::Offset(n) => (*n).max(low),
             _ => low,
@@ -127,7 +117,7 @@ pub(crate) fn read_to_end(
             continue;
         }
         ends.insert(*p, high);
-        tpl.add_partition_offset(topic, *p, *o)
+        tpl.add_partition_offset(topic, *p, Offset::Offset(from))
             .map_err(|e| classify("read", &e, ""))?;
     }
     if ends.is_empty() {

@@ -85,18 +85,25 @@ async fn partitions_match_kafkas_murmur2_partitioner() {
     }
 }
 
+/// The test's settings with every stream on one topic of one partition (`{label}.all`):
+/// maximal sharing of a partition between tenants and sources.
+async fn shared_partition_bed(label: &str) -> trawl_kafka::KafkaSettings {
+    let mut s = kafka_bed(label).await;
+    let topic = format!("{label}.all");
+    s.topic = trawl_kafka::TopicTemplate::new(topic.clone()).unwrap();
+    kafka::KafkaBroker::shared()
+        .create_topics(&[topic.as_str()], 1)
+        .await
+        .unwrap();
+    s
+}
+
 /// After a crash the stream reads back from its checkpoint's position: it must find
 /// exactly its own events after that position, even with other tenants and sources in
 /// the same partition.
 #[tokio::test(flavor = "multi_thread")]
 async fn read_back_finds_exactly_this_streams_events_after_the_position() {
-    let mut s = kafka_bed("readback").await;
-    // One topic for everything, one partition: maximal sharing.
-    s.topic = trawl_kafka::TopicTemplate::new("readback.all").unwrap();
-    kafka::KafkaBroker::shared()
-        .create_topics(&["readback.all"], 1)
-        .await
-        .unwrap();
+    let s = shared_partition_bed("readback").await;
     let p = EventProducer::new(&s).unwrap();
     let acme = stream("acme", SourceKind::ZoomOperationLogs);
     let acme_phone = stream("acme", SourceKind::ZoomPhoneOperationLogs);
@@ -139,12 +146,7 @@ async fn read_back_finds_exactly_this_streams_events_after_the_position() {
 /// must not wait for a quiet moment on a busy partition.
 #[tokio::test(flavor = "multi_thread")]
 async fn read_back_ends_while_another_tenant_keeps_writing_to_the_partition() {
-    let mut s = kafka_bed("busy").await;
-    s.topic = trawl_kafka::TopicTemplate::new("busy.all").unwrap();
-    kafka::KafkaBroker::shared()
-        .create_topics(&["busy.all"], 1)
-        .await
-        .unwrap();
+    let s = shared_partition_bed("busy").await;
     let p = std::sync::Arc::new(EventProducer::new(&s).unwrap());
     let acme = stream("acme", SourceKind::ZoomOperationLogs);
     let mine = events(&acme, 0, 30);
@@ -158,11 +160,11 @@ async fn read_back_ends_while_another_tenant_keeps_writing_to_the_partition() {
         tokio::spawn(async move {
             let globex = stream("globex", SourceKind::ZoomOperationLogs);
             let mut written = 0;
-            let mut n = 0;
-            while !done.load(std::sync::atomic::Ordering::SeqCst) && n < 1800 {
-                p.publish(&globex, &events(&globex, n, 1)).await.unwrap();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) && written < 1800 {
+                p.publish(&globex, &events(&globex, written, 1))
+                    .await
+                    .unwrap();
                 written += 1;
-                n += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             (written, done.load(std::sync::atomic::Ordering::SeqCst))

@@ -56,7 +56,7 @@ pub trait Source: Send + Sync + 'static {
     }
     /// Whether [`Source::day_offset`] is known (an answer showed where the API's days
     /// begin). Until then windows cut at a guessed midnight may each need a
-    /// neighbouring date asked, so the backfill runs one window at a time. Always true
+    /// neighbouring date asked, so the backfill runs fewer windows at once. Always true
     /// for APIs without dates.
     fn day_offset_known(&self) -> bool {
         true
