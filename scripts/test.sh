@@ -7,8 +7,39 @@ cd "$(dirname "$0")/.."
 
 TOOLS="${TRAWL_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/trawl-tools}"
 mkdir -p "$TOOLS"
-# Each step says how far into the run it starts (CI's time budget is 45 minutes).
+# Each step says how far into the run it starts (CI's time budget is 25 minutes).
 step() { printf '\n==> [%d s] %s\n' "$SECONDS" "$*"; }
+
+# Every step that fails is counted (scripts/run_tests.py): the run goes on where it can,
+# and its very last line, printed on any exit, is `N passed, M failed` over every test
+# binary (doc tests included), a failed step counting as one failed. CI reads that line:
+# nothing may be printed after it.
+scratch="$(mktemp -d)"
+results="$scratch/results.jsonl"
+builds=""
+finished=""
+finish() {
+    local rc=$?
+    trap - EXIT
+    if [ -n "$builds" ] && kill -0 "$builds" 2>/dev/null; then
+        kill -KILL -- "-$builds" 2>/dev/null || true
+    fi
+    if [ -z "$finished" ]; then
+        python3 scripts/run_tests.py fail "scripts/test.sh" "stopped early with status $rc" \
+            --results "$results" || true
+    fi
+    local verdict=0
+    python3 scripts/run_tests.py summary --results "$results" || verdict=$?
+    rm -rf "$scratch"
+    exit "$verdict"
+}
+trap finish EXIT
+# Runs a step; if it fails, counts it as one failed and goes on.
+check() {
+    local name="$1"
+    shift
+    "$@" || python3 scripts/run_tests.py fail "$name" "failed (above)" --results "$results" || true
+}
 
 # Debian packages: a C toolchain and headers for librdkafka (bundled by the rdkafka
 # crate, with TLS, zstd and OAUTHBEARER/OIDC through libcurl), promtool for the metrics
@@ -68,66 +99,89 @@ fi
 export PATH="$FUZZ_ROOT/bin:$PATH"
 
 # The builds not needed before the tests run in the background from here, at a lower
-# priority: the fuzz targets (their own target dir, nightly), then the benches (compiled
-# only: they are measurements, not tests; `cargo bench` builds them optimized) and the
-# doc tests, which wait for the test build's lock on target/. They fill the CPU the
-# foreground leaves idle (a build's last crates and links, the test binaries waiting on
-# brokers, rate limits and session timeouts).
-scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
-(
+# priority, in a session of their own (killed if the run stops early): the fuzz targets
+# (their own target dir, nightly), then the benches (compiled only: they are
+# measurements, not tests; `cargo bench` builds them optimized) and the doc tests, which
+# wait for the test build's lock on target/. They fill the CPU the foreground leaves
+# idle (a build's last crates and links, the test binaries waiting on brokers, rate
+# limits and session timeouts). Their output goes to files, read after the tests.
+export scratch
+setsid bash -c '
     set -e
     t=$SECONDS
-    (cd fuzz && nice -n 10 cargo +nightly fuzz build -s none)
+    (cd fuzz && nice -n 10 cargo +nightly fuzz build -s none) >"$scratch/fuzz-build.log" 2>&1 \
+        || { echo fuzz >"$scratch/builds.failed"; exit 1; }
     echo "background: fuzz targets built in $((SECONDS - t)) s"
     t=$SECONDS
-    nice -n 10 cargo build --workspace --benches
+    nice -n 10 cargo build --workspace --benches >"$scratch/bench-build.log" 2>&1 \
+        || { echo benches >"$scratch/builds.failed"; exit 1; }
     echo "background: benches built in $((SECONDS - t)) s"
     t=$SECONDS
-    nice -n 10 cargo test --workspace --doc
+    rc=0
+    nice -n 10 cargo test --workspace --doc --no-fail-fast >"$scratch/doc.log" 2>&1 || rc=$?
+    echo "$rc" >"$scratch/doc.rc"
     echo "background: doc tests built and ran in $((SECONDS - t)) s"
-) >"$scratch/builds.log" 2>&1 &
+' >"$scratch/builds.log" 2>&1 </dev/null &
 builds=$!
 
 step "cargo fmt --check"
-cargo fmt --all -- --check
+check "cargo fmt --check" cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets -- -D warnings
+check "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace: build"
-cargo test --workspace --no-run --message-format=json-render-diagnostics >"$scratch/tests.json"
-
-
-step "cargo test --workspace: every test binary, ${TRAWL_TEST_JOBS:-3} at a time"
-tests_ok=0
-python3 scripts/run_tests.py "${TRAWL_TEST_JOBS:-3}" --from "$scratch/tests.json" || tests_ok=$?
-
-step "fuzz targets, benches and doc tests: build"
-if ! wait "$builds"; then
-    tail -n 60 "$scratch/builds.log"
-    echo "building the fuzz targets, the benches or the doc tests failed"
-    exit 1
+if cargo test --workspace --no-run --message-format=json-render-diagnostics >"$scratch/tests.json"; then
+    step "cargo test --workspace: every test binary, ${TRAWL_TEST_JOBS:-3} at a time"
+    python3 scripts/run_tests.py run "${TRAWL_TEST_JOBS:-3}" --from "$scratch/tests.json" \
+        --results "$results" || true
+else
+    python3 scripts/run_tests.py fail "cargo test --workspace --no-run" "the test build failed (above)" \
+        --results "$results" || true
 fi
-grep -E '^test result|^background:' "$scratch/builds.log" || true
-[ "$tests_ok" = 0 ] || { echo "tests failed (above)"; exit 1; }
+
+step "fuzz targets, benches and doc tests: build (background)"
+wait "$builds" || true
+builds=""
+cat "$scratch/builds.log"
+if [ -f "$scratch/builds.failed" ]; then
+    what="$(cat "$scratch/builds.failed")"
+    tail -n 60 "$scratch/$what-build.log"
+    python3 scripts/run_tests.py fail "$what build" "failed (above)" --results "$results" || true
+fi
+if [ -f "$scratch/doc.rc" ]; then
+    python3 scripts/run_tests.py log "doc tests" "$scratch/doc.log" "$(cat "$scratch/doc.rc")" \
+        --results "$results" || true
+else
+    python3 scripts/run_tests.py fail "doc tests" "not run: a background build before them failed" \
+        --results "$results" || true
+fi
 
 # Every cargo-fuzz target of fuzz/ runs for FUZZ_SECONDS (default 10) from its seed
 # corpus (fuzz/corpus/<target>, kept in the repo; new finds go to a scratch copy). A
-# crash fails the run and leaves its input under fuzz/artifacts/<target>/.
+# crash fails the run and leaves its input under fuzz/artifacts/<target>/; so does
+# `cargo fuzz list` failing or listing no target.
 step "cargo fuzz: each target for ${FUZZ_SECONDS:-10} s"
-(
-    cd fuzz
-    for target in $(cargo +nightly fuzz list); do
-        mkdir -p "$scratch/$target"
-        if ! cargo +nightly fuzz run -s none "$target" "$scratch/$target" "corpus/$target" -- \
-            -max_total_time="${FUZZ_SECONDS:-10}" -max_len=65536 -print_final_stats=1 \
-            >"$scratch/$target.log" 2>&1; then
-            tail -n 40 "$scratch/$target.log"
+if [ -f "$scratch/builds.failed" ] && [ "$(cat "$scratch/builds.failed")" = fuzz ]; then
+    echo "fuzz targets not run: their build failed (above)"
+elif ! targets="$(cd fuzz && cargo +nightly fuzz list)" || [ -z "$targets" ]; then
+    echo "cargo fuzz list failed or listed no target: ${targets:-}"
+    python3 scripts/run_tests.py fail "cargo fuzz list" "failed or listed no target" \
+        --results "$results" || true
+else
+    for target in $targets; do
+        mkdir -p "$scratch/corpus-$target"
+        if (cd fuzz && cargo +nightly fuzz run -s none "$target" "$scratch/corpus-$target" \
+            "corpus/$target" -- -max_total_time="${FUZZ_SECONDS:-10}" -max_len=65536 \
+            -print_final_stats=1) >"$scratch/fuzz-$target.log" 2>&1; then
+            grep -E '^stat::number_of_executed_units' "$scratch/fuzz-$target.log" | sed "s/^/$target: /"
+        else
+            tail -n 40 "$scratch/fuzz-$target.log"
             echo "fuzz target $target found a crash (input under fuzz/artifacts/$target/)"
-            exit 1
+            python3 scripts/run_tests.py fail "fuzz $target" "crashed (input under fuzz/artifacts/$target/)" \
+                --results "$results" || true
         fi
-        grep -E '^stat::number_of_executed_units' "$scratch/$target.log" | sed "s/^/$target: /"
     done
-)
-step "all checks and tests passed"
+fi
+step "done: the count of every test follows"
+finished=1
