@@ -32,17 +32,14 @@ fn env_num(name: &str, default: u64) -> u64 {
 
 fn spawn(config: &Path, log: &Path, own: &Path) -> Trawl {
     let out = std::fs::File::create(log).expect("log file");
-    Trawl(
-        Command::new(std::env::current_exe().expect("this bench"))
-            .env(CHILD_ENV, config)
-            .env(trawl_engine::cluster::OWNERSHIP_LOG_ENV, own)
-            .env("TRAWL_LOG", "info,librdkafka=warn,rdkafka=warn")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log file"))
-            .stderr(out)
-            .spawn()
-            .expect("re-executing the bench"),
-    )
+    let mut cmd = Command::new(std::env::current_exe().expect("this bench"));
+    cmd.env(CHILD_ENV, config)
+        .env(trawl_engine::cluster::OWNERSHIP_LOG_ENV, own)
+        .env("TRAWL_LOG", "info,librdkafka=warn,rdkafka=warn")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("log file"))
+        .stderr(out);
+    Trawl(trawl_suite::process::spawn_guarded(cmd).expect("re-executing the bench"))
 }
 
 /// What `member` owns now, by the ownership log.

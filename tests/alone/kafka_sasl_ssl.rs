@@ -9,13 +9,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{Duration as ChronoDuration, DurationRound, Utc};
 use trawl::cli::LogFormat;
 use trawl::run::{start, StartOptions};
 use trawl_engine::status::StreamState;
 use trawl_model::StreamKey;
 use trawl_sim::{SimConfig, Simulator};
-use trawl_suite::harness::{engine_toml, fleet, sim_toml, wait_for};
+use trawl_suite::harness::{backfill_start, engine_toml, fleet, sim_toml, wait_for};
 use trawl_suite::ops::{get, LogBuffer};
 use trawl_suite::{truth, Bed, KafkaBroker, Mode};
 
@@ -37,6 +36,13 @@ fn secure_kafka(broker: &KafkaBroker, bed: &Bed, password_env: &str) -> String {
 
 #[actix_rt::test]
 async fn trawl_delivers_over_sasl_ssl_and_a_wrong_password_is_a_clear_error_without_it() {
+    // Alone in a process of its own: it reads every log line of the process and sets environment variables.
+    if !trawl_suite::child::alone(
+        module_path!(),
+        "trawl_delivers_over_sasl_ssl_and_a_wrong_password_is_a_clear_error_without_it",
+    ) {
+        return;
+    }
     let logs = LogBuffer::default();
     let sink = logs.clone();
     trawl::logging::init_to(LogFormat::Json, "debug", move || sink.clone());
@@ -59,6 +65,7 @@ async fn trawl_delivers_over_sasl_ssl_and_a_wrong_password_is_a_clear_error_with
     let toml = format!("{toml}\n[server]\nlisten = \"127.0.0.1:0\"\n");
     let config = trawl::config::load_str(&toml).unwrap_or_else(|e| panic!("{e}"));
     let streams: usize = config.engine.tenants.iter().map(|t| t.streams.len()).sum();
+    let start_day = backfill_start(3).await;
     let trawl = start(config, StartOptions::default()).await.unwrap();
     let addr = trawl.addr();
     let watermarks: HashMap<StreamKey, _> = wait_for(
@@ -89,9 +96,6 @@ async fn trawl_delivers_over_sasl_ssl_and_a_wrong_password_is_a_clear_error_with
     let (_, status_body) = get(addr, "/status").await;
     let (_, metrics_body) = get(addr, "/metrics").await;
     trawl.stop().await;
-    let start_day = (Utc::now() - ChronoDuration::days(3))
-        .duration_trunc(ChronoDuration::days(1))
-        .unwrap();
     let b = bed.clone();
     let published = tokio::task::spawn_blocking(move || b.published())
         .await

@@ -19,11 +19,11 @@ use trawl::cli::LogFormat;
 use trawl::run::{start, StartOptions};
 use trawl_engine::status::StreamState;
 use trawl_sim::{SimConfig, Simulator};
-use trawl_suite::harness::{engine_toml, fleet, sim_toml, wait_for};
+use trawl_suite::harness::{backfill_start, by_stream, engine_toml, fleet, sim_toml, wait_for};
 use trawl_suite::ops::{
     get, metric_names_in, promtool, repo_root, samples, sum, LogBuffer, PrometheusServer,
 };
-use trawl_suite::{Bed, KafkaBroker, Mode};
+use trawl_suite::{truth, Bed, KafkaBroker, Mode};
 
 /// Deploy files whose metric names must exist in `/metrics`.
 const DEPLOY_FILES: [&str; 3] = [
@@ -61,6 +61,13 @@ fn promtool_accepts_the_alert_rules() {
 
 #[actix_rt::test]
 async fn metrics_match_the_run_and_prometheus_reads_them() {
+    // Alone in a process of its own: it reads every log line of the process.
+    if !trawl_suite::child::alone(
+        module_path!(),
+        "metrics_match_the_run_and_prometheus_reads_them",
+    ) {
+        return;
+    }
     let logs = LogBuffer::default();
     let sink = logs.clone();
     trawl::logging::init_to(LogFormat::Json, "info", move || sink.clone());
@@ -90,17 +97,22 @@ async fn metrics_match_the_run_and_prometheus_reads_them() {
     let mut config = trawl::config::load_str(&toml).expect("test config loads");
     config.server.listen = "127.0.0.1:0".parse().unwrap();
     let streams: usize = config.engine.tenants.iter().map(|t| t.streams.len()).sum();
+    let backfill_from = backfill_start(4).await;
     let trawl = start(config, StartOptions::default()).await.unwrap();
     let addr = trawl.addr();
 
     // Live and idle: each stream sleeps until its next poll, an hour away.
-    wait_for(
+    let watermarks = wait_for(
         Duration::from_secs(180),
         "every stream live and idle",
         || {
             let s = trawl.engine.status.snapshot();
             (s.len() == streams && s.iter().all(|r| r.state == StreamState::Live && r.waiting))
-                .then_some(())
+                .then(|| {
+                    s.iter()
+                        .map(|r| ((r.tenant.clone(), r.source.clone()), r.watermark.unwrap()))
+                        .collect()
+                })
         },
     )
     .await;
@@ -147,9 +159,19 @@ async fn metrics_match_the_run_and_prometheus_reads_them() {
         stats.limits.iter().map(|l| l.rate_limited_qps).sum::<u64>()
     );
 
-    // Events, per stream, equal what is on Kafka.
+    // Kafka holds the ground truth (by content and multiplicity), and the events counted
+    // per stream equal what is on Kafka.
+    let published = bed.published().unwrap();
+    truth::compare(
+        &sim,
+        &tenants,
+        &published,
+        &by_stream(&tenants, &watermarks),
+        backfill_from,
+    )
+    .unwrap_or_else(|p| panic!("not exactly the ground truth: {p:#?}"));
     let mut on_kafka: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for (key, events) in bed.published().unwrap() {
+    for (key, events) in published {
         on_kafka.insert(
             (key.tenant.to_string(), key.source.to_string()),
             events.len() as u64,
@@ -313,6 +335,13 @@ async fn check_with_prometheus(target: std::net::SocketAddr) {
 /// the compose file and the Kubernetes Deployment run parse with trawl's real CLI.
 #[test]
 fn deploy_configurations_and_commands_are_valid() {
+    // Alone in a process of its own: it sets environment variables.
+    if !trawl_suite::child::alone(
+        module_path!(),
+        "deploy_configurations_and_commands_are_valid",
+    ) {
+        return;
+    }
     use clap::Parser as _;
     let root = repo_root();
     // docker-compose: secrets from the environment, tenants from deploy/compose/tenants.d.

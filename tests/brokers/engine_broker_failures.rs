@@ -7,17 +7,16 @@
 //!
 //! Afterwards Kafka holds exactly the simulator's ground truth, by id and by content.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{Duration as ChronoDuration, DurationRound, Utc};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use trawl_engine::status::StreamState;
 use trawl_engine::{Engine, EngineOptions};
-use trawl_model::StreamKey;
 use trawl_sim::{SimConfig, SimHandle, Simulator};
-use trawl_suite::harness::{fleet, sim_toml, slow_fleet_toml, wait_all_live, FleetTenant, Rates};
+use trawl_suite::harness::{
+    backfill_start, by_stream, fleet, sim_toml, slow_fleet_toml, wait_all_live, FleetTenant, Rates,
+};
 use trawl_suite::{truth, Bed, KafkaBroker, Mode};
 
 /// A fleet backfilling slowly through `bed`, run in this process.
@@ -27,6 +26,8 @@ struct Run {
     sim: SimHandle,
     engine: Engine,
     streams: usize,
+    /// Where the backfill starts, fixed before the engine started.
+    backfill_from: chrono::DateTime<chrono::Utc>,
 }
 
 async fn start(bed: Bed) -> Run {
@@ -39,6 +40,7 @@ async fn start(bed: Bed) -> Run {
     let toml = slow_fleet_toml(&tenants, &sim.base_url(), &bed, &Rates::SLOW);
     let config = trawl::config::load_str(&toml).expect("test config loads");
     let streams = config.engine.tenants.iter().map(|t| t.streams.len()).sum();
+    let backfill_from = backfill_start(30).await;
     let engine = Engine::start(config.engine, EngineOptions::default())
         .await
         .unwrap();
@@ -48,6 +50,7 @@ async fn start(bed: Bed) -> Run {
         sim,
         engine,
         streams,
+        backfill_from,
     }
 }
 
@@ -85,18 +88,8 @@ impl Run {
         let label = self.bed.label.clone();
         let wms = wait_all_live(&self.engine, self.streams, Duration::from_secs(300)).await;
         self.engine.stop().await;
-        let start = (Utc::now() - ChronoDuration::days(30))
-            .duration_trunc(ChronoDuration::days(1))
-            .unwrap();
-        let watermarks: HashMap<StreamKey, _> = self
-            .tenants
-            .iter()
-            .flat_map(|t| t.streams().into_iter().map(move |k| t.key(k)))
-            .map(|k| {
-                let wm = wms[&(k.tenant.to_string(), k.source.to_string())];
-                (k, wm)
-            })
-            .collect();
+        let start = self.backfill_from;
+        let watermarks = by_stream(&self.tenants, &wms);
         let bed = self.bed.clone();
         let published = tokio::task::spawn_blocking(move || bed.published())
             .await

@@ -7,14 +7,13 @@
 
 use std::time::Duration;
 
-use std::collections::HashMap;
-
-use chrono::{Duration as ChronoDuration, DurationRound, Utc};
+use chrono::Duration as ChronoDuration;
 use trawl_engine::status::StreamState;
 use trawl_engine::{Engine, EngineOptions};
-use trawl_model::StreamKey;
 use trawl_sim::{SimConfig, Simulator};
-use trawl_suite::harness::{engine_toml, fleet, sim_toml, wait_all_live};
+use trawl_suite::harness::{
+    backfill_start, by_stream, engine_toml, fleet, sim_toml, wait_all_live,
+};
 use trawl_suite::{truth, Bed, KafkaBroker, Mode};
 
 #[actix_rt::test]
@@ -49,6 +48,7 @@ async fn faults(mode: Mode, label: &str) {
         .iter()
         .map(|t| t.streams.len())
         .sum::<usize>();
+    let start = backfill_start(20).await;
     let engine = Engine::start(config.engine, EngineOptions::default())
         .await
         .unwrap();
@@ -96,17 +96,7 @@ async fn faults(mode: Mode, label: &str) {
         "expired tokens were replaced"
     );
 
-    let start = (Utc::now() - ChronoDuration::days(20))
-        .duration_trunc(ChronoDuration::days(1))
-        .unwrap();
-    let watermarks: HashMap<StreamKey, _> = tenants
-        .iter()
-        .flat_map(|t| t.streams().into_iter().map(move |k| t.key(k)))
-        .map(|k| {
-            let wm = watermarks[&(k.tenant.to_string(), k.source.to_string())];
-            (k, wm)
-        })
-        .collect();
+    let watermarks = by_stream(&tenants, &watermarks);
     let b = bed.clone();
     let published = tokio::task::spawn_blocking(move || b.published())
         .await

@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use chrono::{Duration as ChronoDuration, DurationRound, Utc};
+use chrono::Utc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::config::ClientConfig;
@@ -31,7 +31,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use trawl_model::StreamKey;
 use trawl_sim::{SimConfig, Simulator};
 use trawl_suite::child::{sigterm_and_wait, spawn_trawl, tail};
-use trawl_suite::harness::{fleet, sim_toml, slow_fleet_toml, stored_watermarks, Rates};
+use trawl_suite::harness::{
+    backfill_start, fleet, sim_toml, slow_fleet_toml, stored_watermarks, Rates,
+};
 use trawl_suite::{truth, Bed, KafkaBroker, Mode, TansuBroker};
 
 /// Replays the kill moments of an earlier run.
@@ -47,12 +49,6 @@ const KILLS_ENV: &str = "TRAWL_CRASH_KILLS";
 const CATCH_UP: Duration = Duration::from_secs(300);
 /// Each process lives this long (uniformly drawn) before its SIGKILL.
 const LIFETIME_MS: std::ops::Range<u64> = 1_000..6_000;
-
-/// The child side (see `trawl_suite::child`).
-#[test]
-fn trawl_child() {
-    trawl_suite::child::child_main();
-}
 
 #[actix_rt::test]
 async fn sigkilled_trawl_restarts_into_exactly_the_ground_truth_on_tansu() {
@@ -136,9 +132,7 @@ async fn crash_and_recover(crash: Crash) {
     topics.sort();
     topics.dedup();
     // Where every stream's backfill starts (the first run computes the same).
-    let start = (Utc::now() - ChronoDuration::days(30))
-        .duration_trunc(ChronoDuration::days(1))
-        .unwrap();
+    let start = backfill_start(30).await;
 
     let dir = tempfile::Builder::new()
         .prefix(&format!("trawl-crash-{label}-"))

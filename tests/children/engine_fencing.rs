@@ -8,19 +8,15 @@
 
 use std::time::Duration;
 
-use chrono::{Duration as ChronoDuration, DurationRound, Utc};
+use chrono::{Duration as ChronoDuration, Utc};
 use trawl_model::StreamKey;
 use trawl_sim::{SimConfig, Simulator};
 use trawl_suite::child::{sigterm_and_wait, spawn_trawl, tail};
-use trawl_suite::harness::{fleet, sim_toml, slow_fleet_toml, stored_watermarks, Rates};
+use trawl_suite::harness::{
+    backfill_start, fleet, sim_toml, slow_fleet_toml, stored_watermarks, Rates,
+};
 use trawl_suite::ops::get;
 use trawl_suite::{truth, Bed, KafkaBroker, Mode};
-
-/// The child side (see `trawl_suite::child`).
-#[test]
-fn trawl_child() {
-    trawl_suite::child::child_main();
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -62,9 +58,7 @@ async fn a_second_instance_fences_the_first_which_stops_and_says_so() {
         .iter()
         .flat_map(|t| t.stream_keys())
         .collect();
-    let start = (Utc::now() - ChronoDuration::days(30))
-        .duration_trunc(ChronoDuration::days(1))
-        .unwrap();
+    let start = backfill_start(30).await;
     let dir = tempfile::tempdir().unwrap();
     let (port_a, port_b) = (free_port(), free_port());
     let write = |name: &str, port: u16| {

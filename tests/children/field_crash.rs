@@ -9,80 +9,37 @@
 //! later than the lookback after its window was read is at most once: counting those is
 //! the engine's.)
 //!
-//! The child process is this test binary re-executed (`--exact field_crash_child`), as
+//! The child process is this test binary re-executed (`--exact trawl_child`), as
 //! in `engine_crash_recovery.rs`; `TRAWL_CRASH_SEED` replays the kill moments.
 
-mod field_support;
-
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-use chrono::{DateTime, Duration as ChronoDuration, DurationRound, Utc};
-use field_support::*;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use trawl_kafka::{CheckpointStore, KafkaCheckpointStore, KafkaSettings};
 use trawl_model::{canonical_json, SourceKind, StreamKey};
 use trawl_sim::{DateZone, Order, PageTokens, SimConfig, Simulator};
-use trawl_suite::harness::{api_of, engine_toml, FleetTenant, EVENT_TOPICS};
+use trawl_suite::child::{trawl_command, Trawl};
+use trawl_suite::field::*;
+use trawl_suite::harness::{api_of, backfill_start, engine_toml, FleetTenant, EVENT_TOPICS};
 use trawl_suite::TansuBroker;
 
-const CHILD_ENV: &str = "TRAWL_FIELD_CRASH_CONFIG";
 const SEED_ENV: &str = "TRAWL_CRASH_SEED";
 const KILLS: usize = 4;
 const DAYS: i64 = 8;
 const LOOKBACK_MINUTES: i64 = 60;
 
-#[test]
-fn field_crash_child() {
-    let Some(path) = std::env::var_os(CHILD_ENV) else {
-        return;
-    };
-    trawl::logging::init(trawl::cli::LogFormat::Text);
-    let code = trawl::run::run(Path::new(&path));
-    std::process::exit(if code == std::process::ExitCode::SUCCESS {
-        0
-    } else {
-        1
-    });
-}
-
-/// A `trawl run` child; SIGKILLed when dropped.
-struct Trawl(Child);
-
-impl Drop for Trawl {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
+/// `trawl run` as a child (`trawl_suite::child`), its log level from `TRAWL_CRASH_LOG`.
+fn spawn(config: &Path, log: &Path) -> Trawl {
+    let mut cmd = trawl_command(config, log);
+    if let Ok(level) = std::env::var("TRAWL_CRASH_LOG") {
+        cmd.env("TRAWL_LOG", level);
     }
-}
-
-fn spawn(config: &Path, log: &PathBuf) -> Trawl {
-    let out = std::fs::File::create(log).unwrap();
-    Trawl(
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "field_crash_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, config)
-            .env(
-                "TRAWL_LOG",
-                std::env::var("TRAWL_CRASH_LOG")
-                    .unwrap_or_else(|_| "info,librdkafka=warn,rdkafka=warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap(),
-    )
+    trawl_suite::child::spawn(cmd)
 }
 
 fn tail(log: &Path) -> String {
@@ -157,9 +114,7 @@ async fn sigkilled_trawl_on_growing_offset_lists_with_late_records_equals_the_gr
         .iter()
         .flat_map(|t| t.streams().into_iter().map(move |k| (t.clone(), k)))
         .collect();
-    let start = (Utc::now() - ChronoDuration::days(DAYS))
-        .duration_trunc(ChronoDuration::days(1))
-        .unwrap();
+    let start = backfill_start(DAYS).await;
     let dir = tempfile::tempdir().unwrap();
     // `TRAWL_CRASH_KEEP=1` keeps the config and the runs' logs.
     let dir_path = if std::env::var_os("TRAWL_CRASH_KEEP").is_some() {

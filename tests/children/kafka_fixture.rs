@@ -52,18 +52,17 @@ async fn a_killed_node_restarts_with_its_data() {
 fn a_sigkilled_test_process_leaves_no_broker_behind() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "fixture_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        &trawl_suite::child::test_name(module_path!(), "fixture_child"),
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_ENV, "1")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    let mut child = trawl_suite::process::spawn_guarded(cmd).unwrap();
     let out = BufReader::new(child.stdout.take().unwrap());
     let pid: u32 = out
         .lines()

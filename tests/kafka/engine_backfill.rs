@@ -8,14 +8,14 @@
 //! transactional mode (read `read_committed`), and `tansu`, a broker without
 //! transactions, for the claim that the idempotent path needs none.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{Duration as ChronoDuration, DurationRound, Utc};
 use trawl_engine::{Engine, EngineOptions};
-use trawl_model::{StreamKey, EVENT_SCHEMA_JSON};
+use trawl_model::EVENT_SCHEMA_JSON;
 use trawl_sim::{SimConfig, Simulator};
-use trawl_suite::harness::{engine_toml, fleet, sim_toml, wait_all_live};
+use trawl_suite::harness::{
+    backfill_start, by_stream, engine_toml, fleet, sim_toml, wait_all_live,
+};
 use trawl_suite::{read_topic_records_as, truth, Bed, KafkaBroker, Mode, TansuBroker};
 
 #[actix_rt::test]
@@ -67,23 +67,14 @@ async fn backfill(bed: Bed) {
         .sum::<usize>();
     assert_eq!(streams, 12 * 2 + 8);
 
+    let start = backfill_start(30).await;
     let engine = Engine::start(config.engine, EngineOptions::default())
         .await
         .unwrap();
     let watermarks = wait_all_live(&engine, streams, Duration::from_secs(300)).await;
     engine.stop().await;
 
-    let start = (Utc::now() - ChronoDuration::days(30))
-        .duration_trunc(ChronoDuration::days(1))
-        .unwrap();
-    let watermarks: HashMap<StreamKey, _> = tenants
-        .iter()
-        .flat_map(|t| t.streams().into_iter().map(move |k| t.key(k)))
-        .map(|k| {
-            let wm = watermarks[&(k.tenant.to_string(), k.source.to_string())];
-            (k, wm)
-        })
-        .collect();
+    let watermarks = by_stream(&tenants, &watermarks);
     let b = bed.clone();
     let published = tokio::task::spawn_blocking(move || b.published())
         .await

@@ -2,17 +2,18 @@
 //! within one poll interval, late records (older `time`, inside the lookback) appear once,
 //! and a tenant with wrong credentials is reported failed, with the reason, while the
 //! others finish untouched. On Apache Kafka, in both delivery modes (a transaction per
-//! batch must not hold live records back beyond the poll interval).
+//! batch must not hold live records back beyond the poll interval). What reaches Kafka
+//! is compared with the simulator's ground truth by content and multiplicity.
 
 use std::time::Duration;
 
-use chrono::{Duration as ChronoDuration, DurationRound, Utc};
+use chrono::Duration as ChronoDuration;
 use trawl_engine::status::StreamState;
 use trawl_engine::{Engine, EngineOptions};
 use trawl_model::SourceKind;
 use trawl_sim::{SimConfig, Simulator};
-use trawl_suite::harness::{api_of, engine_toml, expected_ids, fleet, published_ids_as, sim_toml};
-use trawl_suite::{Bed, KafkaBroker, Mode};
+use trawl_suite::harness::{all_at, api_of, backfill_start, engine_toml, fleet, sim_toml};
+use trawl_suite::{truth, Bed, KafkaBroker, Mode};
 
 const POLL: Duration = Duration::from_secs(3);
 
@@ -49,6 +50,7 @@ async fn live(bed: Bed) {
         b = sim.base_url()
     ));
     let config = trawl::config::load_str(&toml).expect("test config loads");
+    let start = backfill_start(3).await;
     let engine = Engine::start(config.engine, EngineOptions::default())
         .await
         .unwrap();
@@ -91,62 +93,30 @@ async fn live(bed: Bed) {
         }
     }
     let injected_at = tokio::time::Instant::now();
-    let start = (Utc::now() - ChronoDuration::days(3))
-        .duration_trunc(ChronoDuration::days(1))
-        .unwrap();
-    let until = sim.now() + ChronoDuration::seconds(1);
-    let expected: Vec<_> = tenants
-        .iter()
-        .flat_map(|t| t.streams().into_iter().map(move |k| (t.clone(), k)))
-        .map(|(t, k)| (t.key(k), expected_ids(&sim, &t, k, start, until)))
-        .collect();
-    let (bootstrap, topics, isolation) = (bed.brokers.clone(), bed.event_topics(), bed.isolation());
+    // Everything held up to the injection, the injected records included, must be on
+    // Kafka within a poll interval: by content and id, each as often as held (and what
+    // a later poll adds no more often than held).
+    let until = all_at(&tenants, sim.now() + ChronoDuration::seconds(1));
     loop {
-        let (b, t) = (bootstrap.clone(), topics.clone());
-        let published = tokio::task::spawn_blocking(move || {
-            let names: Vec<&str> = t.iter().map(String::as_str).collect();
-            published_ids_as(&b, &names, isolation)
-        })
-        .await
-        .unwrap()
-        .unwrap();
-        let complete = expected.iter().all(|(key, ids)| {
-            let got = published.get(key).cloned().unwrap_or_default();
-            ids.iter().all(|id| got.contains_key(id))
-        });
-        if complete {
-            // The simulator keeps producing records as its clock runs, so a poll after
-            // `until` may rightly publish newer ones: every published id must be in the
-            // ground truth up to now (nothing invented, no second id for one record).
-            let now = sim.now() + ChronoDuration::seconds(1);
-            for (t, k) in tenants
-                .iter()
-                .flat_map(|t| t.streams().into_iter().map(move |k| (t, k)))
-            {
-                let key = t.key(k);
-                let got = &published[&key];
+        let b = bed.clone();
+        let published = tokio::task::spawn_blocking(move || b.published())
+            .await
+            .unwrap()
+            .unwrap();
+        match truth::compare(&sim, &tenants, &published, &until, start) {
+            Ok(_) => {
                 assert!(
-                    got.values().all(|(n, _)| *n == 1),
-                    "{key}: a record was published twice"
+                    !published.keys().any(|k| k.tenant.as_str() == "badcreds"),
+                    "the failed tenant published nothing"
                 );
-                let truth = expected_ids(&sim, t, k, start, now);
-                let stray: Vec<_> = got.keys().filter(|id| !truth.contains(*id)).collect();
-                assert!(
-                    stray.is_empty(),
-                    "{key}: ids beyond the ground truth: {stray:?}"
-                );
+                break;
             }
-            assert!(
-                !published.keys().any(|k| k.tenant.as_str() == "badcreds"),
-                "the failed tenant published nothing"
-            );
-            break;
+            // One poll interval, plus the time to read Kafka back and a page or two.
+            Err(problems) => assert!(
+                injected_at.elapsed() < POLL + Duration::from_secs(4),
+                "injected records not on Kafka within a poll interval: {problems:#?}"
+            ),
         }
-        // One poll interval, plus the time to read Kafka back and a page or two.
-        assert!(
-            injected_at.elapsed() < POLL + Duration::from_secs(4),
-            "injected records not on Kafka within a poll interval"
-        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let s = engine.status.snapshot();

@@ -3,18 +3,21 @@
 //! the simulator serves a few records padded past Kafka's default message size
 //! (`[data] oversized_share`); trawl (transactional, Apache Kafka) dead-letters each of
 //! them once, publishes every other record once, and every stream reaches live polling.
+//! Checked against the simulator's ground truth by content: every other record on Kafka
+//! as often as held, each oversized one's start on the dead-letter topic once.
 //! (Before, the producer refused the write, the stream failed, was retried slowly with
 //! the same record, and never caught up.)
 
-use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::{Duration as ChronoDuration, DurationRound, Utc};
 use trawl_engine::{Engine, EngineOptions};
+use trawl_model::canonical_json;
 use trawl_sim::{SimConfig, Simulator};
-use trawl_suite::harness::{api_of, engine_toml, fleet, sim_toml, wait_all_live};
-use trawl_suite::topics::read_topic_payloads;
-use trawl_suite::{Bed, KafkaBroker, Mode};
+use trawl_suite::field::{dead_letters, DeadLetter};
+use trawl_suite::harness::{
+    api_of, backfill_start, by_stream, engine_toml, fleet, sim_toml, wait_all_live,
+};
+use trawl_suite::{truth, Bed, KafkaBroker, Mode};
 
 #[actix_rt::test]
 async fn events_too_large_for_kafka_are_dead_lettered_once_and_the_rest_published_once() {
@@ -34,17 +37,34 @@ async fn events_too_large_for_kafka_are_dead_lettered_once_and_the_rest_publishe
         "poll_interval = \"2s\"\nbackfill = \"2d\"\nlookback = \"1h\"\n",
     );
     let config = trawl::config::load_str(&toml).expect("test config loads");
+    let start = backfill_start(2).await;
     let engine = Engine::start(config.engine, EngineOptions::default())
         .await
         .unwrap();
-    let watermarks = wait_all_live(&engine, 3, Duration::from_secs(180)).await;
+    let watermarks = by_stream(
+        &tenants,
+        &wait_all_live(&engine, 3, Duration::from_secs(180)).await,
+    );
     engine.stop().await;
 
-    let start = (Utc::now() - ChronoDuration::days(2))
-        .duration_trunc(ChronoDuration::days(1))
-        .unwrap();
+    // Every record but the oversized ones on Kafka, by content, each as often as held.
     let b = bed.clone();
     let published = tokio::task::spawn_blocking(move || b.published())
+        .await
+        .unwrap()
+        .unwrap();
+    let padded = |v: &serde_json::Value| v.get("sim_padding").is_some();
+    truth::compare_kept(&sim, &tenants, &published, &watermarks, start, &|v| {
+        !padded(v)
+    })
+    .unwrap_or_else(|p| panic!("not exactly the ground truth less the oversized: {p:#?}"));
+
+    // Each oversized record held up to a watermark on the dead-letter topic once, under
+    // its stream: the letter's body is the start of its canonical JSON, cut to half the
+    // message limit.
+    let b = bed.brokers.clone();
+    let topic = format!("{}.dead_letter", bed.label);
+    let letters = tokio::task::spawn_blocking(move || dead_letters(&b, &topic))
         .await
         .unwrap()
         .unwrap();
@@ -52,36 +72,46 @@ async fn events_too_large_for_kafka_are_dead_lettered_once_and_the_rest_publishe
     for t in &tenants {
         for kind in t.streams() {
             let key = t.key(kind);
-            let wm = watermarks[&(key.tenant.to_string(), key.source.to_string())];
-            let held = sim.ground_truth(&t.account(), api_of(kind), start, wm);
-            let (big, rest): (Vec<_>, Vec<_>) =
-                held.iter().partition(|v| v.get("sim_padding").is_some());
+            let big: Vec<String> = sim
+                .ground_truth(&t.account(), api_of(kind), start, watermarks[&key])
+                .iter()
+                .filter(|v| padded(v))
+                .map(canonical_json)
+                .collect();
             oversized += big.len();
-            let got = published.get(&key).cloned().unwrap_or_default();
-            let ids: HashSet<_> = got.iter().map(|e| e.id).collect();
-            assert_eq!(ids.len(), got.len(), "{key}: nothing twice");
-            assert!(got.iter().all(|e| !e.raw.as_str().contains("sim_padding")));
-            // What the API held up to the watermark, less the oversized, each once
-            // (a poll in progress may add a few past the watermark).
+            let mine: Vec<&DeadLetter> = letters
+                .iter()
+                .filter(|l| l.tenant == key.tenant.as_str() && l.source == kind.as_str())
+                .collect();
+            let mut letters_of = vec![0usize; big.len()];
+            for l in &mine {
+                assert!(
+                    l.reason.contains("message.max.bytes"),
+                    "{key}: {}",
+                    l.reason
+                );
+                let of: Vec<usize> = (0..big.len())
+                    .filter(|i| !l.body.is_empty() && big[*i].starts_with(&l.body))
+                    .collect();
+                assert_eq!(
+                    of.len(),
+                    1,
+                    "{key}: a dead letter of no one oversized record"
+                );
+                letters_of[of[0]] += 1;
+            }
             assert!(
-                got.len() >= rest.len(),
-                "{key}: {} of {} published",
-                got.len(),
-                rest.len()
+                letters_of.iter().all(|n| *n == 1),
+                "{key}: each oversized record dead-lettered once: {letters_of:?}"
             );
         }
     }
     assert!(oversized > 0, "the simulator served oversized records");
-    let b = bed.brokers.clone();
-    let topic = format!("{}.dead_letter", bed.label);
-    let letters = tokio::task::spawn_blocking(move || read_topic_payloads(&b, &topic))
-        .await
-        .unwrap()
-        .unwrap();
-    let padded = letters.iter().filter(|l| l.contains("sim_padding")).count();
     assert_eq!(
-        padded, oversized,
-        "each oversized record dead-lettered once"
+        letters.len(),
+        oversized,
+        "no other dead letter: {:#?}",
+        letters.iter().map(|l| &l.reason).collect::<Vec<_>>()
     );
     sim.stop().await;
 }

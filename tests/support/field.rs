@@ -3,11 +3,10 @@
 //! with the simulator's ground truth by content and multiplicity, never by trawl's ids
 //! alone (an id scheme that merged two identical records would hide behind its own ids).
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::harness::{api_of, FleetTenant};
 use chrono::{DateTime, Utc};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -17,7 +16,6 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde_json::Value;
 use trawl_model::{canonical_json, SourceKind, StreamKey};
 use trawl_sim::{SimHandle, ZohoOrg, ZoomAccount};
-use trawl_suite::harness::{api_of, FleetTenant};
 
 /// A Zoom tenant of the harness's naming (`<id>-acct`, `<id>-client`, `<id>-secret`).
 pub fn zoom(id: &str, phone: bool, per_day: u32, history_days: u32) -> (FleetTenant, ZoomAccount) {
@@ -93,7 +91,7 @@ pub type Published = BTreeMap<StreamKey, Vec<(DateTime<Utc>, String)>>;
 pub fn published(bootstrap: &str, topics: &[&str]) -> anyhow::Result<Published> {
     let mut out = Published::new();
     for topic in topics {
-        for e in trawl_suite::read_topic_events(bootstrap, topic)? {
+        for e in crate::read_topic_events(bootstrap, topic)? {
             out.entry(StreamKey::new(e.tenant.clone(), e.source))
                 .or_default()
                 .push((e.time, e.raw.as_str().to_string()));

@@ -2,11 +2,11 @@
 //! engine configurations that match it, the ids the simulator's ground truth should
 //! produce, and polling for a condition instead of sleeping a fixed time.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use trawl_model::{EventId, OccurrenceCounter, SourceKind, StreamKey, TenantId};
 use trawl_sim::{SimApi, SimHandle};
 
@@ -161,6 +161,48 @@ pub fn engine_toml(
         }
     }
     s
+}
+
+/// The first instant of a `days`-day backfill begun now: `days` ago, floored to a UTC
+/// midnight (the engine's rule, README "backfill"). Called before the engine starts, so
+/// the expected window is fixed beforehand and a run that crosses 00:00 UTC compares
+/// with the window the engine was given. Within a minute of a UTC midnight it first
+/// waits for the midnight to pass, so that the engine, starting right after, floors to
+/// the same day.
+pub async fn backfill_start(days: i64) -> DateTime<Utc> {
+    let day = chrono::Duration::days(1);
+    let now = Utc::now();
+    let next_midnight = now.duration_trunc(day).expect("a day fits") + day;
+    if next_midnight - now < chrono::Duration::seconds(60) {
+        let wait = next_midnight - now + chrono::Duration::seconds(1);
+        tokio::time::sleep(wait.to_std().expect("positive")).await;
+    }
+    (Utc::now() - chrono::Duration::days(days))
+        .duration_trunc(day)
+        .expect("a day fits")
+}
+
+/// The watermarks [`wait_all_live`] returns, by stream key, for `tenants`' streams.
+pub fn by_stream(
+    tenants: &[FleetTenant],
+    watermarks: &BTreeMap<(String, String), DateTime<Utc>>,
+) -> HashMap<StreamKey, DateTime<Utc>> {
+    tenants
+        .iter()
+        .flat_map(|t| t.streams().into_iter().map(move |k| t.key(k)))
+        .map(|k| {
+            let wm = watermarks[&(k.tenant.to_string(), k.source.to_string())];
+            (k, wm)
+        })
+        .collect()
+}
+
+/// The same instant `at` as every stream's watermark (for comparing up to a moment).
+pub fn all_at(tenants: &[FleetTenant], at: DateTime<Utc>) -> HashMap<StreamKey, DateTime<Utc>> {
+    tenants
+        .iter()
+        .flat_map(|t| t.streams().into_iter().map(move |k| (t.key(k), at)))
+        .collect()
 }
 
 /// The time of a record as the API serves it, to the second.

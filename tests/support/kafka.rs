@@ -7,13 +7,11 @@
 //! 3, `min.insync.replicas` 2), or one with a SASL_SSL listener ([`KafkaBroker::sasl_ssl`]:
 //! SCRAM-SHA-512 over TLS with a CA made by the test). Nodes are killed (`-9`),
 //! restarted on the same ports with their data, frozen (SIGSTOP), or stopped; none
-//! outlives the test process (see `process.rs`). Start-up is kept short (measured in
+//! outlives the test process (see `crate::process`). Start-up is kept short (measured in
 //! `benches/RESULTS.md`): a small serial-GC heap, C1 only, one-partition internal topics.
 
 #[path = "kafka/launch.rs"]
 mod launch;
-#[path = "kafka/process.rs"]
-mod process;
 #[path = "kafka/tls.rs"]
 mod tls;
 
@@ -28,6 +26,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
+
+use crate::process;
 
 pub use tls::TlsFiles;
 

@@ -5,9 +5,12 @@
 
 pub mod bed;
 pub mod child;
+pub mod field;
+pub mod group;
 pub mod harness;
 pub mod kafka;
 pub mod ops;
+pub mod process;
 pub mod tansu;
 pub mod topics;
 pub mod truth;

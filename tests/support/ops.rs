@@ -186,8 +186,8 @@ impl PrometheusServer {
             .port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let log = std::fs::File::create(dir.path().join("prometheus.log"))?;
-        let child = Command::new(prometheus_tool("prometheus"))
-            .arg(format!("--config.file={}", cfg.display()))
+        let mut cmd = Command::new(prometheus_tool("prometheus"));
+        cmd.arg(format!("--config.file={}", cfg.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.path().join("data").display()
@@ -195,9 +195,8 @@ impl PrometheusServer {
             .arg(format!("--web.listen-address={addr}"))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting prometheus")?;
+            .stderr(log);
+        let child = crate::process::spawn_guarded(cmd).context("starting prometheus")?;
         Ok(Self { child, addr, dir })
     }
 

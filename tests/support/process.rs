@@ -1,12 +1,15 @@
-//! Broker processes that never outlive the test process.
+//! Processes a test starts (brokers, `trawl run` children, Prometheus) never outlive the
+//! test process.
 //!
 //! A test binary may be SIGKILLed (a CI timeout, a developer's Ctrl-\) or panic while a
-//! broker shared by all its tests lives in a `static` that is never dropped. Every JVM is
-//! therefore spawned from one thread that lives as long as the process, with
-//! `PR_SET_PDEATHSIG = SIGKILL`: the kernel kills the JVM when that thread (so, the
-//! process) goes, whatever the way. A normal exit also runs an `atexit` hook that kills
-//! the JVMs still registered and deletes their directories; directories left by a
-//! SIGKILLed run (whose pid is gone) are deleted by the next run's first broker.
+//! broker shared by all its tests lives in a `static` that is never dropped. Every child
+//! is therefore spawned from one thread that lives as long as the process, with
+//! `PR_SET_PDEATHSIG = SIGKILL`: the kernel kills the child when that thread (so, the
+//! process) goes, whatever the way. (Spawned from a test's own thread, the child would
+//! die when that thread ends instead.) A normal exit also runs an `atexit` hook that
+//! kills the children still registered (the brokers) and deletes their directories;
+//! directories left by a SIGKILLed run (whose pid is gone) are deleted by the next run's
+//! first broker. `scripts/run_tests.py` also kills each test binary's process group.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -59,7 +62,7 @@ fn spawn_with_death_signal(cmd: &mut Command) -> io::Result<Child> {
 }
 
 /// Spawns `cmd` so that it dies with this process.
-pub(crate) fn spawn_guarded(cmd: Command) -> io::Result<Child> {
+pub fn spawn_guarded(cmd: Command) -> io::Result<Child> {
     let (tx, rx) = channel();
     spawner()
         .lock()

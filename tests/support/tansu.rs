@@ -92,12 +92,12 @@ impl TansuBroker {
 
     fn spawn(&mut self) -> anyhow::Result<()> {
         let log = std::fs::File::create(&self.log)?;
-        let child = Command::new(&self.bin)
-            .args(Self::args(self.port))
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(Self::args(self.port))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
+            .stderr(log);
+        let child = crate::process::spawn_guarded(cmd)
             .with_context(|| format!("running {}", self.bin.display()))?;
         self.child = Some(child);
         self.wait_ready(Duration::from_secs(30))

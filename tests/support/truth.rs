@@ -4,13 +4,14 @@
 //! the ids (two records given one id, one record two ids) cannot hide a loss or a
 //! duplicate.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use trawl_model::{Event, RawJson, SourceKind, StreamKey};
+use serde_json::Value;
+use trawl_model::{Event, EventId, OccurrenceCounter, RawJson, SourceKind, StreamKey};
 use trawl_sim::SimHandle;
 
-use crate::harness::{api_of, expected_ids, FleetTenant};
+use crate::harness::{api_of, record_second, FleetTenant};
 use crate::topics::{read_topic_records_as, Isolation};
 
 /// Every event of `topics` as a reader with `isolation` sees it, by stream.
@@ -39,20 +40,27 @@ fn multiset<'a>(raws: impl Iterator<Item = &'a str>) -> HashMap<String, usize> {
     m
 }
 
-/// The simulator's records of `[from, to)` as canonical JSON, with multiplicity.
-fn truth(
+/// The simulator's records of `[from, to)` that `keep` keeps, each as its canonical
+/// JSON and its event id (ids numbered over all records, kept or not).
+fn held(
     sim: &SimHandle,
     t: &FleetTenant,
     kind: SourceKind,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> HashMap<String, usize> {
-    let raws: Vec<RawJson> = sim
-        .ground_truth(&t.account(), api_of(kind), from, to)
+    keep: &dyn Fn(&Value) -> bool,
+) -> Vec<(String, EventId)> {
+    let key = t.key(kind);
+    let mut counter = OccurrenceCounter::new();
+    sim.ground_truth(&t.account(), api_of(kind), from, to)
         .iter()
-        .map(RawJson::from_value)
-        .collect();
-    multiset(raws.iter().map(RawJson::as_str))
+        .map(|raw| {
+            let id = counter.assign(&key, raw, record_second(kind, raw));
+            (keep(raw), RawJson::from_value(raw).as_str().to_string(), id)
+        })
+        .filter(|(k, _, _)| *k)
+        .map(|(_, c, id)| (c, id))
+        .collect()
 }
 
 /// Checks every stream of `tenants`: each record the simulator holds from `start` up to
@@ -68,6 +76,19 @@ pub fn compare(
     watermarks: &HashMap<StreamKey, DateTime<Utc>>,
     start: DateTime<Utc>,
 ) -> Result<usize, BTreeMap<String, String>> {
+    compare_kept(sim, tenants, published, watermarks, start, &|_| true)
+}
+
+/// [`compare`] over the records `keep` keeps (those it does not keep must not be on
+/// Kafka at all: an oversized record goes to the dead-letter topic instead).
+pub fn compare_kept(
+    sim: &SimHandle,
+    tenants: &[FleetTenant],
+    published: &BTreeMap<StreamKey, Vec<Event>>,
+    watermarks: &HashMap<StreamKey, DateTime<Utc>>,
+    start: DateTime<Utc>,
+    keep: &dyn Fn(&Value) -> bool,
+) -> Result<usize, BTreeMap<String, String>> {
     let now = sim.now() + Duration::seconds(1);
     let mut total = 0;
     let mut problems = BTreeMap::new();
@@ -80,9 +101,11 @@ pub fn compare(
                 continue;
             };
             let got = published.get(&key).unwrap_or(&none);
+            let until_wm = held(sim, t, kind, start, wm, keep);
+            let until_now = held(sim, t, kind, start, now, keep);
             // By id.
-            let expected = expected_ids(sim, t, kind, start, wm);
-            let possible = expected_ids(sim, t, kind, start, now);
+            let expected: HashSet<EventId> = until_wm.iter().map(|(_, id)| *id).collect();
+            let possible: HashSet<EventId> = until_now.iter().map(|(_, id)| *id).collect();
             let mut ids: HashMap<_, usize> = HashMap::new();
             for e in got {
                 *ids.entry(e.id).or_insert(0) += 1;
@@ -91,8 +114,8 @@ pub fn compare(
             let missing = expected.iter().filter(|id| !ids.contains_key(id)).count();
             let invented = ids.keys().filter(|id| !possible.contains(id)).count();
             // By content.
-            let held = truth(sim, t, kind, start, wm);
-            let held_now = truth(sim, t, kind, start, now);
+            let held = multiset(until_wm.iter().map(|(c, _)| c.as_str()));
+            let held_now = multiset(until_now.iter().map(|(c, _)| c.as_str()));
             let on_kafka = multiset(got.iter().map(|e| e.raw.as_str()));
             let short = held
                 .iter()
@@ -109,14 +132,14 @@ pub fn compare(
                         "by id: {twice} twice, {missing} missing, {invented} not in the ground \
                          truth; by content: {short} records fewer times than held, {over} more \
                          times than held (of {} expected)",
-                        expected.len()
+                        until_wm.len()
                     ),
                 );
             }
-            if expected.is_empty() {
+            if until_wm.is_empty() {
                 problems.insert(key.to_string(), "the simulator holds no records".into());
             }
-            total += expected.len();
+            total += until_wm.len();
         }
     }
     if problems.is_empty() {

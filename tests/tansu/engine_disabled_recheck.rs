@@ -6,12 +6,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{Duration as ChronoDuration, DurationRound, Utc};
 use trawl_engine::status::StreamState;
 use trawl_engine::{Engine, EngineOptions};
 use trawl_model::{SourceKind, StreamKey};
 use trawl_sim::{SimConfig, Simulator};
-use trawl_suite::harness::{engine_toml, fleet, sim_toml, wait_all_live, wait_for};
+use trawl_suite::harness::{backfill_start, engine_toml, fleet, sim_toml, wait_all_live, wait_for};
 use trawl_suite::{truth, Bed, Mode, TansuBroker};
 
 #[actix_rt::test]
@@ -34,6 +33,7 @@ async fn a_disabled_phone_stream_is_checked_again_and_runs_once_phone_is_bought(
         "poll_interval = \"2s\"\nbackfill = \"3d\"\nlookback = \"1h\"\ndisabled_recheck = \"3s\"\n",
     );
     let config = trawl::config::load_str(&toml).expect("test config loads");
+    let start = backfill_start(3).await;
     let engine = Engine::start(config.engine, EngineOptions::default())
         .await
         .unwrap();
@@ -54,9 +54,6 @@ async fn a_disabled_phone_stream_is_checked_again_and_runs_once_phone_is_bought(
     let watermarks = wait_all_live(&engine, 3, Duration::from_secs(60)).await;
     engine.stop().await;
 
-    let start = (Utc::now() - ChronoDuration::days(3))
-        .duration_trunc(ChronoDuration::days(1))
-        .unwrap();
     let watermarks: HashMap<StreamKey, _> = tenants
         .iter()
         .flat_map(|t| t.streams().into_iter().map(move |k| t.key(k)))

@@ -5,14 +5,13 @@
 //! holds the simulator's ground truth once, by id and by content with multiplicity.
 //! On `tansu`: the read-back path needs no transactions.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{Duration as ChronoDuration, DurationRound, Utc};
 use trawl_engine::{Engine, EngineOptions};
-use trawl_model::StreamKey;
 use trawl_sim::{SimConfig, Simulator};
-use trawl_suite::harness::{engine_toml, fleet, sim_toml, wait_all_live};
+use trawl_suite::harness::{
+    backfill_start, by_stream, engine_toml, fleet, sim_toml, wait_all_live,
+};
 use trawl_suite::{truth, Bed, Mode, TansuBroker};
 
 #[actix_rt::test]
@@ -53,6 +52,7 @@ async fn a_deleted_checkpoint_directory_does_not_republish_the_backfill() {
             (wms, events)
         }
     };
+    let start = backfill_start(5).await;
     let (_, _) = run("first run").await;
     let published_first = {
         let b = bed.clone();
@@ -67,17 +67,7 @@ async fn a_deleted_checkpoint_directory_does_not_republish_the_backfill() {
     std::fs::remove_dir_all(&store).unwrap();
     let (watermarks, metrics) = run("second run, checkpoints lost").await;
 
-    let start = (Utc::now() - ChronoDuration::days(5))
-        .duration_trunc(ChronoDuration::days(1))
-        .unwrap();
-    let watermarks: HashMap<StreamKey, _> = tenants
-        .iter()
-        .flat_map(|t| t.streams().into_iter().map(move |k| t.key(k)))
-        .map(|k| {
-            let wm = watermarks[&(k.tenant.to_string(), k.source.to_string())];
-            (k, wm)
-        })
-        .collect();
+    let watermarks = by_stream(&tenants, &watermarks);
     let b = bed.clone();
     let published = tokio::task::spawn_blocking(move || b.published())
         .await

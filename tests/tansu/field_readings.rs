@@ -12,13 +12,10 @@
 //! that does not parse must be on the dead-letter topic once; the voided tokens and the
 //! throttling must cost a bounded number of requests; no stream may fail.
 
-mod field_support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{Duration as ChronoDuration, DurationRound, Utc};
-use field_support::*;
+use chrono::{Duration as ChronoDuration, Utc};
 use trawl_engine::status::StreamState;
 use trawl_engine::{Engine, EngineOptions};
 use trawl_model::SourceKind;
@@ -26,7 +23,8 @@ use trawl_sim::{
     DateZone, LastPage, NoPhone, PageTokens, SimConfig, SimFamily, Simulator, VoidMessage, ZohoEnd,
     ZohoSelect, ZohoThrottle,
 };
-use trawl_suite::harness::{api_of, engine_toml, FleetTenant, EVENT_TOPICS};
+use trawl_suite::field::*;
+use trawl_suite::harness::{api_of, backfill_start, engine_toml, FleetTenant, EVENT_TOPICS};
 use trawl_suite::TansuBroker;
 
 const DAYS: i64 = 3;
@@ -97,11 +95,9 @@ async fn every_reading_at_once_delivers_exactly_the_ground_truth() {
         &format!("poll_interval = \"2s\"\nbackfill = \"{DAYS}d\"\nlookback = \"1h\"\n"),
     );
     let engine_config = trawl::config::load_str(&toml).expect("test config loads");
+    let start = backfill_start(DAYS).await;
     let engine = Engine::start(engine_config.engine, EngineOptions::default())
         .await
-        .unwrap();
-    let start = (Utc::now() - ChronoDuration::days(DAYS))
-        .duration_trunc(ChronoDuration::days(1))
         .unwrap();
     let streams: Vec<(FleetTenant, SourceKind)> = tenants
         .iter()

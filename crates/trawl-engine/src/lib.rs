@@ -32,6 +32,6 @@ pub mod publisher;
 pub mod status;
 pub mod supervisor;
 
-#[cfg(test)]
-mod test_support;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod test_support;
 pub use engine::{Engine, EngineError, EngineOptions};
