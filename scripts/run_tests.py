@@ -21,6 +21,12 @@ Subcommands (each appends what it counted to the RESULTS file, one line per unit
       cargo does, the slow ones first. As each ends: `==> ok|FAIL name time`, then its
       own `test result:` lines as libtest printed them; a failing binary's whole output
       at once, as soon as it ends.
+  lints FILE RC --results RESULTS
+      Reads the same JSON build output for the compiler's messages (the test build
+      runs clippy's lints, scripts/test.sh): prints each warning and error of the
+      workspace's crates as rustc rendered it, and counts the build as one failed if
+      it failed (RC) and clippy as one failed if it warned: `-D warnings` without
+      stopping the build, so the tests still run.
   log NAME LOGFILE RC --results RESULTS
       Counts the output of a command that already ran (the doc tests, built and run in
       the background) as one unit, exit status RC.
@@ -48,13 +54,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-# Run first (longest first keeps the tail short); the rest follow in build order.
-SLOW_FIRST = [
-    "engine_crash_recovery", "engine_broker_failures", "cluster_handover", "engine_faults",
-    "field_crash", "engine_backfill", "field_readings", "engine_retention", "engine_fencing",
-    "kafka_sasl_ssl", "harden_reload", "engine_quota", "ops_metrics", "engine_shared_account",
-    "cluster_quota",
-]
+# Run first (longest first keeps the tail short); the rest follow in build order. The
+# root package's groups (tests/<group>/main.rs) are the long ones.
+SLOW_FIRST = ["brokers", "children", "kafka", "tansu", "alone", "sim_zoho", "sim_field_zoho",
+              "transactions", "checkpoint_stores", "publish", "sim_field_zoom"]
+
+# Tests at once within a binary (libtest's --test-threads; its default is the number of
+# cores): the groups whose long tests mostly wait (on brokers restarting, simulated rate
+# limits, session timeouts) run a third at once.
+TEST_THREADS = {"brokers": 3, "children": 3}
 
 RESULT = re.compile(r"^test result: \w+\. (\d+) passed; (\d+) failed")
 TEST_OK = re.compile(r"^test (\S+) \.\.\. ok$")
@@ -112,6 +120,9 @@ def binaries(build_json):
             continue
         name = msg["target"]["name"]
         kind = msg["target"]["kind"][0]
+        # Built (and linted) with --all-targets; run as `cargo test` runs: no benches.
+        if kind not in ("lib", "bin", "test", "proc-macro"):
+            continue
         found.append((name, kind, msg["executable"], os.path.dirname(msg["manifest_path"])))
     rank = {n: i for i, n in enumerate(SLOW_FIRST)}
     found.sort(key=lambda b: rank.get(b[0], len(rank)))
@@ -133,7 +144,10 @@ def run_one(binary, logdir, timeout, results):
     timed_out = False
     with open(log, "w") as f:
         # A session of its own: the binary and everything it starts share its group.
-        proc = subprocess.Popen([exe], cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
+        args = [exe]
+        if kind == "test" and name in TEST_THREADS:
+            args.append(f"--test-threads={TEST_THREADS[name]}")
+        proc = subprocess.Popen(args, cwd=cwd, stdout=f, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             rc = proc.wait(timeout=timeout)
@@ -187,6 +201,39 @@ def cmd_run(args):
     return 0 if all(oks) else 1
 
 
+def cmd_lints(args):
+    build_json, rc = args[0], int(args[1])
+    results = dict(zip(args[2::2], args[3::2]))["--results"]
+    seen = set()
+    warnings = errors = 0
+    with open(build_json, errors="replace") as f:
+        for line in f:
+            if not line.startswith("{"):
+                continue
+            msg = json.loads(line)
+            if msg.get("reason") != "compiler-message":
+                continue
+            m = msg["message"]
+            rendered = m.get("rendered") or m.get("message", "")
+            # One lint is reported once per target it is in (lib and lib test): once.
+            if rendered in seen:
+                continue
+            seen.add(rendered)
+            if m.get("level") == "warning":
+                warnings += 1
+            elif m.get("level") == "error":
+                errors += 1
+            else:
+                continue
+            out(rendered.rstrip("\n"))
+    if rc != 0:
+        record(results, "test build", 0, 1, f"failed with {errors} errors (above)")
+    if warnings:
+        record(results, "clippy", 0, 1, f"{warnings} warnings (above), denied")
+    out(f"==> test build: {errors} errors, {warnings} warnings (clippy's lints included)")
+    return 0 if rc == 0 and warnings == 0 else 1
+
+
 def cmd_log(args):
     name, logfile, rc = args[0], args[1], int(args[2])
     results = dict(zip(args[3::2], args[4::2]))["--results"]
@@ -232,7 +279,8 @@ def cmd_summary(args):
 
 
 def main():
-    commands = {"run": cmd_run, "log": cmd_log, "fail": cmd_fail, "summary": cmd_summary}
+    commands = {"run": cmd_run, "lints": cmd_lints, "log": cmd_log, "fail": cmd_fail,
+                "summary": cmd_summary}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     sys.exit(commands[sys.argv[1]](sys.argv[2:]))
