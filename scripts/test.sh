@@ -144,14 +144,14 @@ check "cargo fmt --check" cargo fmt --all -- --check
 # code generation), so the dependencies are built once instead of checked for clippy
 # and then built again. Its warnings are denied by run_tests.py (`lints`: printed, and
 # clippy counted as failed) rather than by -D, so that one lint does not keep every
-# test from running; --keep-going builds every test binary that compiles. The benches
+# test from running; --no-fail-fast builds every test binary that compiles. The benches
 # are built here too (compiled only: they are measurements, not tests).
 export CLIPPY_ARGS="-W__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver)"
 export RUSTC_WORKSPACE_WRAPPER
 step "cargo test --workspace --all-targets: build, with clippy's lints"
 build_rc=0
-cargo test --workspace --all-targets --no-run --keep-going --message-format=json \
+cargo test --workspace --all-targets --no-run --no-fail-fast --message-format=json \
     >"$scratch/tests.json" || build_rc=$?
 python3 scripts/run_tests.py lints "$scratch/tests.json" "$build_rc" --results "$results" || true
 
