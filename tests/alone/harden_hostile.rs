@@ -31,8 +31,9 @@ const CANARY: &str = "CANARY-h0st1le";
 /// `http.max_body_bytes` of the run: 1 MiB (the default is 16 MiB), so that what the
 /// limit allows stays far below a hostile body and the memory bound is tight.
 const MAX_BODY: u64 = 1 << 20;
-/// The engine's own working memory for this fleet (two honest tenants, three hostile,
-/// tansu's client, the runtime), measured at about 20 MiB; twice that.
+/// An allowance for the engine's own working memory with this fleet (two honest
+/// tenants, three hostile, tansu's client, the runtime). Not yet measured against the
+/// growth the test prints: if a run shows it needs more, raise it with the figure.
 const ENGINE_WORKING_SET: u64 = 40 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
