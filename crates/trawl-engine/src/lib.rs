@@ -16,6 +16,8 @@
 //! * [`events`]: internal events: each updates metrics, status and log together.
 //! * [`cluster`]: a cluster member's handling of the group's assignments (which
 //!   accounts run here), driving the supervisor and the cluster sink.
+//! * [`preflight`]: one stream's first page under its account's bucket, for
+//!   `trawl preflight`.
 //! * [`status`], [`metrics`], [`clock`], [`backoff`], [`config`]: the leaves.
 
 pub mod backoff;
@@ -28,6 +30,7 @@ pub mod fetch;
 pub mod limiter;
 pub mod liveness;
 pub mod metrics;
+pub mod preflight;
 pub mod publisher;
 pub mod status;
 pub mod supervisor;

@@ -4,8 +4,10 @@
 //! Tokens expire on the simulated clock. Zoom can play either reading of whether a new
 //! token revokes the previous ones (and another holder of the same credentials voiding
 //! them, see `zoom.rs`); a Zoom token holds the scopes the app has. Zoho answers its
-//! errors with HTTP 200 and allows at most 10 tokens per 10 minutes per refresh token,
-//! keeping at most 15 active.
+//! errors with HTTP 200 (`invalid_client` for a client id this data center does not
+//! know, as a refresh sent to the wrong data center gets; `invalid_code` for a wrong
+//! refresh token or secret) and allows at most 10 tokens per 10 minutes per refresh
+//! token, keeping at most 15 active.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -206,6 +208,16 @@ pub(crate) fn zoho_token(sim: &Sim, req: &HttpRequest, body: &[u8]) -> Reply {
     };
     if get("grant_type") != "refresh_token" {
         return refuse(json!({"error": "unsupported_grant_type"}));
+    }
+    // Clients are registered in one data center: another's accounts host (another
+    // simulator) does not know the client id at all.
+    if !sim
+        .config
+        .zoho_orgs
+        .iter()
+        .any(|o| o.client_id == get("client_id"))
+    {
+        return refuse(json!({"error": "invalid_client"}));
     }
     let Some(idx) = found else {
         return refuse(json!({"error": "invalid_code"}));

@@ -9,7 +9,10 @@
 //! * [`SourceError::Malformed`]: the answer did not parse; the body is kept for the dead
 //!   letter topic. A bad page is never read as an empty one.
 //!
-//! Every message names the tenant and the source, and never holds a secret.
+//! Every message names the tenant and the source, and never holds a secret. Where the
+//! source can tell what the error is about (credentials, data center, scope, plan, no
+//! answer at all), a [`Cause`] says so, for callers that tell a person what to fix
+//! (`trawl preflight`) without reading the text.
 
 use std::fmt;
 
@@ -23,9 +26,9 @@ pub enum SourceError {
     #[error("{}", .0)]
     RateLimited(RateLimitInfo),
     #[error("{reason} (will retry)")]
-    Retryable { reason: String },
+    Retryable { reason: String, cause: Cause },
     #[error("{reason}")]
-    Permanent { reason: String },
+    Permanent { reason: String, cause: Cause },
     #[error("{reason}")]
     NotEnabled { reason: String },
     #[error("{reason} (body kept, {} bytes)", .body.len())]
@@ -36,12 +39,33 @@ impl SourceError {
     pub fn retryable(reason: impl Into<String>) -> Self {
         SourceError::Retryable {
             reason: reason.into(),
+            cause: Cause::Unspecified,
         }
     }
 
     pub fn permanent(reason: impl Into<String>) -> Self {
         SourceError::Permanent {
             reason: reason.into(),
+            cause: Cause::Unspecified,
+        }
+    }
+
+    /// The same error, saying what it is about (only `Retryable` and `Permanent` carry
+    /// a cause; the other kinds say it by their kind).
+    pub fn because(mut self, why: Cause) -> Self {
+        if let SourceError::Retryable { cause, .. } | SourceError::Permanent { cause, .. } =
+            &mut self
+        {
+            *cause = why;
+        }
+        self
+    }
+
+    /// What the error is about, where the source could tell.
+    pub fn cause(&self) -> Cause {
+        match self {
+            SourceError::Retryable { cause, .. } | SourceError::Permanent { cause, .. } => *cause,
+            _ => Cause::Unspecified,
         }
     }
 
@@ -89,6 +113,28 @@ impl SourceError {
             SourceError::Malformed { .. } => "malformed",
         }
     }
+}
+
+/// What a [`SourceError`] is about, where the source could tell from the answer (or from
+/// the lack of one). The engine decides by the error's kind alone; this is for telling a
+/// person what to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Cause {
+    #[default]
+    Unspecified,
+    /// The token endpoint refused the app's credentials (client id or secret, Zoom
+    /// account id, Zoho refresh token).
+    Credentials,
+    /// Zoho's token endpoint does not know the client (`invalid_client`): the account
+    /// lives in another data center, or the client id is wrong.
+    DataCenter,
+    /// The token lacks a scope the endpoint requires (Zoom code 4711).
+    Scope,
+    /// The account's plan does not include the report (Zoom: Pro or higher).
+    Plan,
+    /// No answer at all: the connection was refused or timed out (host, port, DNS,
+    /// firewall).
+    Unreachable,
 }
 
 /// Cuts `body` to at most [`MAX_KEPT_BODY`] bytes on a character boundary.

@@ -23,7 +23,7 @@ use reqwest::header::HeaderMap;
 use url::Url;
 
 use crate::auth::{AccessToken, TokenCache};
-use crate::error::SourceError;
+use crate::error::{Cause, SourceError};
 use crate::scan::HttpExchange;
 
 /// One answer, read in full.
@@ -63,7 +63,12 @@ pub(crate) fn transport_error(scope: &str, e: &reqwest::Error) -> SourceError {
         "request failed"
     };
     // reqwest's text names the URL (never a secret: those travel in headers or bodies).
-    SourceError::retryable(format!("{scope}: {what}: {e}"))
+    let error = SourceError::retryable(format!("{scope}: {what}: {e}"));
+    if e.is_connect() || (e.is_timeout() && !e.is_body()) {
+        error.because(Cause::Unreachable)
+    } else {
+        error
+    }
 }
 
 /// The body limit of the process's HTTP client, set by
@@ -281,6 +286,27 @@ mod tests {
 
     const CHUNKED: &str = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
                            transfer-encoding: chunked\r\n\r\n";
+
+    #[tokio::test]
+    async fn a_closed_port_is_unreachable_and_a_cut_body_is_not() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", closed.local_addr().unwrap());
+        drop(closed);
+        let client = crate::client::HttpClient::default().build().unwrap();
+        let e = client.get(url).send().await.unwrap_err();
+        let e = transport_error("tenant t1, Zoom OAuth", &e);
+        assert!(
+            e.is_retryable() && e.to_string().contains("could not connect"),
+            "{e}"
+        );
+        assert_eq!(e.cause(), Cause::Unreachable);
+        // An answer that began and broke off: the host is there.
+        let url = serve_once("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n", b"", false).await;
+        let r = client.get(url).send().await.unwrap();
+        let e = read_bounded(r, "s", Keep::Prefix, 1000).await.unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert_eq!(e.cause(), Cause::Unspecified);
+    }
 
     #[tokio::test]
     async fn an_endless_body_stops_at_the_limit_with_its_prefix_kept() {

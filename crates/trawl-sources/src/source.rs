@@ -61,6 +61,11 @@ pub trait Source: Send + Sync + 'static {
     fn day_offset_known(&self) -> bool {
         true
     }
+    /// The OAuth scopes any one of which opens the endpoint, as a token answer names
+    /// them (empty: the vendor's token answer does not list them usefully).
+    fn scopes(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Starts walking `window`.
     fn scan(self: Arc<Self>, window: Window) -> WindowScan;
 }

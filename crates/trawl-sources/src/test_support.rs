@@ -93,6 +93,7 @@ impl Grant for FakeGrant {
             Ok(Issued {
                 secret: SecretString::from(format!("token-{n}")),
                 expires_in: self.ttl,
+                scope: None,
             })
         })
     }

@@ -1,7 +1,8 @@
-//! The command line: `trawl run`, `trawl check-config`, `trawl demo`.
+//! The command line: `trawl run`, `trawl check-config`, `trawl preflight`, `trawl demo`.
 //!
 //! Parsing with clap; each command lives in its own module. Exit codes: 0 on success
-//! and after a graceful stop, 1 when the command failed, 2 for a bad configuration.
+//! and after a graceful stop, 1 when the command failed, 2 for a bad configuration (and
+//! for a preflight with a failing stream).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,22 @@ pub enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Check every tenant stream against the real APIs before turning it on: token,
+    /// scopes, plan, Zoom Phone, Zoho organization, one page. Exit 0 only when all pass.
+    Preflight {
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Check only this tenant (repeatable).
+        #[arg(long = "tenant", value_name = "ID")]
+        tenants: Vec<String>,
+        /// Check the tenant of this file, read as a `tenants_dir` file with the config's
+        /// `[defaults]`, before it goes into `tenants_dir` (repeatable).
+        #[arg(long = "tenant-file", value_name = "FILE")]
+        tenant_files: Vec<PathBuf>,
+        /// One JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the simulator, the engine and an in-process Kafka together, with a live summary.
     Demo {
         /// Stop by itself after this many seconds (default: run until Ctrl-C).
@@ -65,6 +82,24 @@ pub fn main() -> ExitCode {
         Command::Run { config } => {
             crate::logging::init(cli.log_format);
             crate::run::run(&config)
+        }
+        Command::Preflight {
+            config,
+            tenants,
+            tenant_files,
+            json,
+        } => {
+            crate::logging::init_to(
+                cli.log_format,
+                "error,rdkafka=off,librdkafka=off",
+                std::io::stderr,
+            );
+            let opts = crate::preflight::Options {
+                tenants,
+                tenant_files,
+                json,
+            };
+            crate::preflight::main(&config, &opts)
         }
         Command::Demo { run_for } => {
             let log = crate::logging::init_quiet(cli.log_format);

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod logging;
+pub mod preflight;
 pub mod reload;
 pub mod run;
 pub mod server;

@@ -140,6 +140,27 @@ async fn zoho_errors_come_with_http_200_and_ten_tokens_per_ten_minutes() {
     .await;
     assert_eq!(bad.status, 200);
     assert_eq!(bad.json(), serde_json::json!({"error": "invalid_code"}));
+    // A client id this data center does not know: what a refresh sent to the wrong data
+    // center gets.
+    let elsewhere = Fx::answer(
+        fx.http
+            .post(fx.url("/oauth/v2/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "1000.REGISTERED.IN.ANOTHER.DC"),
+                ("client_secret", "x"),
+                ("refresh_token", "1000.unknown"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(elsewhere.status, 200);
+    assert_eq!(
+        elsewhere.json(),
+        serde_json::json!({"error": "invalid_client"})
+    );
 
     let mut tokens = Vec::new();
     for i in 0..10 {

@@ -52,6 +52,8 @@ pub(crate) use crate::scan::BoxFuture;
 pub(crate) struct Issued {
     pub secret: SecretString,
     pub expires_in: Duration,
+    /// The token answer's `scope`, as sent (`None` when it had none).
+    pub scope: Option<String>,
 }
 
 /// How a tenant obtains tokens (Zoom account credentials, Zoho refresh token, a fake).
@@ -75,6 +77,8 @@ pub struct AccessToken {
     issued_at: Instant,
     expires_at: Instant,
     serial: u64,
+    /// The token answer's `scope` (not a secret: the names of the scopes granted).
+    scope: Option<std::sync::Arc<str>>,
 }
 
 impl AccessToken {
@@ -85,6 +89,16 @@ impl AccessToken {
 
     pub fn expires_at(&self) -> Instant {
         self.expires_at
+    }
+
+    /// The scopes the token answer said it holds (separated by spaces or commas), or
+    /// `None` when it did not say.
+    pub fn scopes(&self) -> Option<Vec<&str>> {
+        self.scope.as_deref().map(|s| {
+            s.split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
     }
 
     /// Counts the tokens this cache issued: 1 for the first, 2 for the next, ...
@@ -222,6 +236,7 @@ impl TokenCache {
                     issued_at: started,
                     expires_at: started + issued.expires_in,
                     serial,
+                    scope: issued.scope.map(Into::into),
                 };
                 tracing::debug!(tenant = %self.tenant, serial, "access token refreshed");
                 state.token = Some(token.clone());
@@ -298,6 +313,7 @@ pub(crate) fn parse_token_answer(body: &str) -> Result<Issued, TokenAnswerError>
     Ok(Issued {
         secret: SecretString::from(token.to_string()),
         expires_in: Duration::from_secs(expires_in),
+        scope: v.get("scope").and_then(|s| s.as_str()).map(str::to_string),
     })
 }
 

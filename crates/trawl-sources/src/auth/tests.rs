@@ -97,9 +97,11 @@ fn zoom_token_answers_are_classified_with_clear_words() {
     let ok =
         zoom::classify_token_answer(&tenant(), 200, &fixture("zoom/oauth_token.json")).unwrap();
     assert_eq!(ok.expires_in, Duration::from_secs(3599));
+    assert_eq!(ok.scope.as_deref(), Some("report:read:admin"));
     let e = zoom::classify_token_answer(&tenant(), 401, &fixture("zoom/oauth_invalid_client.json"))
         .unwrap_err();
     assert!(e.is_permanent());
+    assert_eq!(e.cause(), crate::Cause::Credentials);
     assert_eq!(
         e.to_string(),
         "Zoom rejected the client credentials of tenant acme: Invalid client_id or client_secret"
@@ -123,6 +125,13 @@ fn zoho_token_errors_in_200_bodies_are_recognised() {
     .unwrap_err();
     assert!(e.is_permanent(), "{e}");
     assert!(e.to_string().contains("tenant acme") && e.to_string().contains("invalid_code"));
+    assert_eq!(e.cause(), crate::Cause::Credentials);
+    // A client this data center does not know: the account lives in another one.
+    let e = zoho::classify_token_answer(&tenant(), 200, r#"{"error":"invalid_client"}"#, now())
+        .unwrap_err();
+    assert!(e.is_permanent(), "{e}");
+    assert_eq!(e.cause(), crate::Cause::DataCenter);
+    assert!(e.to_string().contains("data center"), "{e}");
     let e = zoho::classify_token_answer(
         &tenant(),
         200,

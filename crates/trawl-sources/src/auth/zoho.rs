@@ -1,7 +1,8 @@
 //! Zoho refresh-token grant: `POST {accounts_base}/oauth/v2/token` with
 //! `grant_type=refresh_token`, the client id and secret and the refresh token in the form
 //! body. Zoho reports errors with HTTP 200 and `{"error": ...}`, so the body decides:
-//! `invalid_code` / `invalid_client` mean the credentials are wrong (permanent);
+//! `invalid_code` means the refresh token or client secret is wrong, `invalid_client` that
+//! this data center does not know the client (permanent, both);
 //! "Access Denied" means too many tokens were requested in ten minutes (rate limited).
 
 use std::fmt;
@@ -13,7 +14,7 @@ use url::Url;
 
 use super::{parse_token_answer, BoxFuture, Grant, Issued, TokenAnswerError};
 use crate::classify::rate_limit_from;
-use crate::error::{LimitType, RateLimitInfo, RetryAfter, SourceError};
+use crate::error::{Cause, LimitType, RateLimitInfo, RetryAfter, SourceError};
 use crate::http::{endpoint, read_answer, transport_error, Keep};
 
 /// A Zoho OAuth client and its long-lived refresh token. Debug never shows the secrets.
@@ -87,10 +88,19 @@ pub(crate) fn classify_token_answer(
                     remaining: None,
                     message: Some(text),
                 }))
+            } else if error == "invalid_client" {
+                // Zoho's answer for a client it does not know, which is what a refresh
+                // sent to another data center's accounts host gets.
+                Err(SourceError::permanent(format!(
+                    "Zoho does not know the client id of tenant {tenant} ({text}): the \
+                     account's data center is probably another one, or the client id is wrong"
+                ))
+                .because(Cause::DataCenter))
             } else {
                 Err(SourceError::permanent(format!(
                     "Zoho rejected the refresh token or client credentials of tenant {tenant}: {text}"
-                )))
+                ))
+                .because(Cause::Credentials))
             }
         }
         Ok(_) | Err(TokenAnswerError::NoToken) | Err(TokenAnswerError::NotJson)
@@ -98,7 +108,8 @@ pub(crate) fn classify_token_answer(
         {
             Err(SourceError::permanent(format!(
                 "Zoho rejected the refresh token or client credentials of tenant {tenant}: HTTP {status}"
-            )))
+            ))
+            .because(Cause::Credentials))
         }
         _ => Err(SourceError::malformed(
             format!("{scope}: token endpoint answered HTTP {status} without a token"),

@@ -12,7 +12,7 @@ use url::Url;
 
 use super::{parse_token_answer, BoxFuture, Grant, Issued, TokenAnswerError};
 use crate::classify::rate_limit_from;
-use crate::error::SourceError;
+use crate::error::{Cause, SourceError};
 use crate::http::{endpoint, read_answer, transport_error, Keep};
 
 /// A Zoom Server-to-Server OAuth app's credentials. Debug never shows the secret.
@@ -56,6 +56,7 @@ pub(crate) fn classify_token_answer(
         SourceError::permanent(format!(
             "Zoom rejected the client credentials of tenant {tenant}: {why}"
         ))
+        .because(Cause::Credentials)
     };
     if status >= 500 {
         return Err(SourceError::retryable(format!(

@@ -20,7 +20,7 @@ use url::Url;
 
 use crate::auth::TokenCache;
 use crate::classify::{api_code, api_message, check_status, json_object, rejected, Status};
-use crate::error::SourceError;
+use crate::error::{Cause, SourceError};
 use crate::http::{self, endpoint, Answer};
 use crate::normalize::{clean_text, find_email, find_phone, text_field, verb};
 use crate::scan::{Fields, HttpExchange, Record, Rejected};
@@ -167,7 +167,8 @@ fn shared_special(
         return Some(Err(SourceError::permanent(format!(
             "{scope}: the app's token lacks a scope Zoom requires (HTTP {status}, code 4711: \
              {message}); add the scope to the Server-to-Server app and reactivate it"
-        ))));
+        ))
+        .because(Cause::Scope)));
     }
     if status == 401 || status < 300 || status == 429 || status >= 500 {
         return None;
@@ -201,7 +202,8 @@ fn shared_special(
             "{scope}: Zoom answered \"{message}\" (code 200): the account needs a Pro or higher \
              plan and the app the report scope (report:read:admin or \
              report:read:operation_logs:admin / phone:read:admin)"
-        ))));
+        ))
+        .because(Cause::Plan)));
     }
     None
 }

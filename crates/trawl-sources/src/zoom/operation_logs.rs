@@ -21,6 +21,8 @@ use crate::scan::WindowScan;
 use crate::source::Source;
 
 pub const PATH: &str = "v2/report/operationlogs";
+/// The granular scope and the classic one; either opens the report.
+pub const SCOPES: &[&str] = &["report:read:operation_logs:admin", "report:read:admin"];
 
 /// The account operation logs of one Zoom tenant.
 pub struct ZoomOperationLogs {
@@ -93,6 +95,10 @@ impl Source for ZoomOperationLogs {
 
     fn day_offset_known(&self) -> bool {
         self.common.day_offset_known()
+    }
+
+    fn scopes(&self) -> &'static [&'static str] {
+        SCOPES
     }
 
     fn scan(self: Arc<Self>, window: Window) -> WindowScan {

@@ -26,6 +26,8 @@ use crate::scan::WindowScan;
 use crate::source::Source;
 
 pub const PATH: &str = "v2/phone/reports/operationlogs";
+/// The granular scope and the classic one; either opens the report.
+pub const SCOPES: &[&str] = &["phone:read:operation_logs:admin", "phone:read:admin"];
 
 const UNTRIED: u8 = 0;
 const DATETIME: u8 = 1;
@@ -163,6 +165,10 @@ impl Source for ZoomPhoneOperationLogs {
 
     fn day_offset_known(&self) -> bool {
         self.common.day_offset_known()
+    }
+
+    fn scopes(&self) -> &'static [&'static str] {
+        SCOPES
     }
 
     fn scan(self: Arc<Self>, window: Window) -> WindowScan {

@@ -214,7 +214,8 @@ fn error_answers_are_recognised() {
     let a = answer(400, &[], &fixture("zoom/error_no_permission.json"));
     match shared_special(&a, false, s) {
         Some(Err(e @ SourceError::Permanent { .. })) => {
-            assert!(e.to_string().contains("No permission."))
+            assert!(e.to_string().contains("No permission."));
+            assert_eq!(e.cause(), crate::Cause::Plan);
         }
         other => panic!("{other:?}"),
     }
@@ -465,6 +466,7 @@ async fn a_token_without_the_scope_is_permanent_and_names_it() {
                     "{text}"
                 );
                 assert!(text.contains("tenant acme"), "{text}");
+                assert_eq!(e.cause(), crate::Cause::Scope);
             }
             other => panic!("{status}: {other:?}"),
         }

@@ -22,6 +22,7 @@ mod report;
 mod secrets;
 mod sections;
 mod tenant;
+mod tenant_file;
 mod tenants_dir;
 mod urls;
 
@@ -40,6 +41,7 @@ pub use raw::ENV_PREFIX;
 pub use report::{check, report, CheckReport};
 pub use secrets::{SecretOrigin, SecretUse};
 pub use sections::ServerSettings;
+pub use tenant_file::load_tenant_file;
 pub use tenants_dir::{read_tenant_files, TenantFile};
 
 use error::Problems;
