@@ -13,3 +13,4 @@ mod engine_backfill;
 mod engine_live;
 mod engine_oversized;
 mod engine_quota;
+mod preflight;
