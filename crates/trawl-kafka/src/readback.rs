@@ -75,6 +75,22 @@ fn read_back_blocking(
     Ok(out)
 }
 
+/// How long a read waits for another producer's open transaction that holds a
+/// partition's stable offset below its end: the broker's longest transaction timeout
+/// (`transaction.max.timeout.ms`, 15 minutes by default) aborts it by then.
+pub(crate) const OPEN_TRANSACTION_WAIT: Duration = Duration::from_secs(15 * 60 + 30);
+
+/// The reader's position in `topic`/`partition` (the offset of the next record it
+/// would deliver; librdkafka moves it past control and aborted records and to the
+/// end-of-partition offset), if known.
+fn position(consumer: &Reader, topic: &str, partition: i32) -> Option<i64> {
+    let tpl = consumer.position().ok()?;
+    match tpl.find_partition(topic, partition)?.offset() {
+        Offset::Offset(n) => Some(n),
+        _ => None,
+    }
+}
+
 /// How long a read goes on past the end a partition had when the read began, for its
 /// end-of-partition event (see [`read_to_end`]).
 const PAST_END: Duration = Duration::from_secs(1);
@@ -96,6 +112,14 @@ const PAST_END: Duration = Duration::from_secs(1);
 /// `read_committed`, records of open transactions before the end are waited for;
 /// control and aborted records are not delivered, so a partition ending in them is
 /// done at its end-of-partition event.
+///
+/// A `read_committed` reader's end-of-partition comes at the last stable offset: while
+/// another producer holds a transaction open on the partition (another cluster member,
+/// any other transactional writer), records committed after that transaction began lie
+/// beyond it, however long ago they were committed. So an end-of-partition event only
+/// ends a partition when the reader's position has reached the end measured when the
+/// read began; before that the partition is held, and the read waits (up to
+/// [`OPEN_TRANSACTION_WAIT`]) for the transaction to end and the stable offset to move.
 pub(crate) fn read_to_end(
     consumer: &Reader,
     topic: &str,
@@ -130,6 +154,8 @@ pub(crate) fn read_to_end(
     let mut last_error: Option<KafkaError> = None;
     // When each partition's reader first met a record at or past its measured end.
     let mut reached: HashMap<i32, Instant> = HashMap::new();
+    // Partitions whose end-of-partition came before their measured end (see above).
+    let mut held: HashMap<i32, Instant> = HashMap::new();
     while !ends.is_empty() {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
@@ -144,7 +170,21 @@ pub(crate) fn read_to_end(
             }
             Some(Err(RdError::PartitionEOF(p))) => {
                 last_progress = Instant::now();
-                ends.remove(&p);
+                match (ends.get(&p), position(consumer, topic, p)) {
+                    (Some(end), Some(at)) if at < *end => {
+                        if held.insert(p, Instant::now()).is_none() {
+                            tracing::info!(
+                                topic, partition = p, at, end,
+                                "reading back: waiting for another producer's open \
+                                 transaction to end before the partition's end"
+                            );
+                        }
+                    }
+                    _ => {
+                        ends.remove(&p);
+                        held.remove(&p);
+                    }
+                }
             }
             Some(Err(e)) => {
                 let k = classify("read", &e, "");
@@ -156,7 +196,13 @@ pub(crate) fn read_to_end(
             None => {}
         }
         ends.retain(|p, _| reached.get(p).is_none_or(|t| t.elapsed() < PAST_END));
-        if last_progress.elapsed() > IDLE_TIMEOUT {
+        held.retain(|p, _| ends.contains_key(p));
+        let idle_limit = if held.is_empty() {
+            IDLE_TIMEOUT
+        } else {
+            OPEN_TRANSACTION_WAIT
+        };
+        if last_progress.elapsed() > idle_limit {
             return Err(last_error.unwrap_or_else(|| {
                 KafkaError::retryable(
                     "read",

@@ -101,10 +101,15 @@ impl EventProducer {
         }
         if state.initialized && state.needs_abort {
             let p = producer.clone();
+            // An abort refused here (librdkafka refuses it as a conflicting call after a
+            // commit timed out) would be refused again by every later `begin`: the next
+            // `begin` rebuilds the producer instead, whose `init_transactions` ends the
+            // open transaction at the coordinator.
             blocking(&inner, "abort transaction", move || {
                 p.abort_transaction(timeout)
             })
-            .await?;
+            .await
+            .inspect_err(|_| inner.mark_rebuild())?;
             state.needs_abort = false;
             inner.set_txn_began(None);
         }
@@ -236,7 +241,16 @@ impl Transaction {
                     tracing::warn!(error = %e, "commit failed, retrying once");
                 }
                 Err(e @ (KafkaError::Aborted { .. } | KafkaError::Retryable { .. })) => {
-                    self.abort_now().await?;
+                    if let Err(abort) = self.abort_now().await {
+                        // Twice timed out and the abort refused (a commit still in
+                        // flight): the outcome is unknown. The producer is rebuilt
+                        // before the next transaction (its `init_transactions` aborts
+                        // this one if it is still open); the caller reads back.
+                        return Err(KafkaError::retryable(
+                            "commit transaction",
+                            format!("outcome unknown: {e}; the abort failed too: {abort}"),
+                        ));
+                    }
                     return Err(match e {
                         KafkaError::Retryable { reason, .. } => KafkaError::Aborted {
                             op: "commit",
@@ -258,10 +272,13 @@ impl Transaction {
     async fn abort_now(&mut self) -> Result<(), KafkaError> {
         let p = self.producer.clone();
         let timeout = self.inner.timeout;
+        let inner = self.inner.clone();
         blocking(&self.inner, "abort transaction", move || {
             p.abort_transaction(timeout)
         })
-        .await?;
+        .await
+        // Refused aborts are not retried on this producer (see `begin`): rebuild it.
+        .inspect_err(|_| inner.mark_rebuild())?;
         self.state.needs_abort = false;
         self.inner.set_txn_began(None);
         Ok(())

@@ -167,6 +167,47 @@ async fn a_successor_aborts_the_open_transaction_of_a_killed_predecessor() {
     );
 }
 
+/// Another producer (another cluster member, another transactional writer) holds a
+/// transaction open on the stream's partition while this stream commits events after
+/// it. A `read_committed` reader's end-of-partition comes at the last stable offset,
+/// before those events: a read-back that stopped there would miss them and the stream
+/// would publish them again. The read-back waits for the open transaction to end and
+/// finds every committed event of the stream, none of the aborted ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_back_waits_for_another_producers_open_transaction() {
+    let s = txn_bed("foreign").await;
+    let zoom = stream("acme", SourceKind::ZoomOperationLogs);
+    let mut foreign_settings = s.clone();
+    foreign_settings.transactional_id = "someone-else".to_string();
+    let foreign = EventProducer::new(&foreign_settings).unwrap();
+    let own = EventProducer::new(&s).unwrap();
+    own.take_over().await.unwrap();
+    let start = own.stream_start(&zoom).await.unwrap();
+
+    let mut open = foreign.begin().await.unwrap();
+    open.add_events(&zoom, &events(&zoom, 100, 2)).await.unwrap();
+    let ours = events(&zoom, 0, 5);
+    own.publish(&zoom, &ours).await.unwrap();
+
+    let reading = tokio::spawn({
+        let (s, start, zoom) = (s.clone(), start.clone(), zoom.clone());
+        async move { read_back(&s, &start, &zoom).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(
+        !reading.is_finished(),
+        "the read-back ended at the open transaction's stable offset"
+    );
+    open.abort().await.unwrap();
+    let back = reading.await.unwrap().unwrap();
+    let got: Vec<EventId> = back.iter().map(|(id, _)| *id).collect();
+    assert_eq!(
+        sorted(got),
+        sorted(ours.iter().map(|e| e.id).collect()),
+        "every committed event of the stream, none of the aborted transaction"
+    );
+}
+
 /// Zombie fencing: a second instance with the same transactional.id takes over; the first
 /// is answered `Fenced` (not retryable, naming the id) and stays fenced: it never
 /// rebuilds its producer, which would fence the new owner in turn. The new owner goes on

@@ -112,6 +112,14 @@ mod tests {
     #[test]
     fn cluster_section_reads_with_defaults_and_bounds() {
         let c = load_str(&format!("{BASE}[cluster]\ngroup = \"trawl-prod\"\n")).unwrap();
+        // The group names the transactional ids (every member takes over the same ids),
+        // unless they are set.
+        assert_eq!(c.engine.kafka.transactional_id, "trawl-trawl-prod");
+        let set = load_str(&format!(
+            "{BASE}transactional_id = \"ours\"\n[cluster]\ngroup = \"trawl-prod\"\n"
+        ))
+        .unwrap();
+        assert_eq!(set.engine.kafka.transactional_id, "ours");
         let cl = c.engine.cluster.expect("cluster on");
         assert_eq!(cl.group, "trawl-prod");
         assert_eq!(cl.partitions, 64);

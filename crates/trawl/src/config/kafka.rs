@@ -85,6 +85,20 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
+/// In a cluster the default `transactional_id` prefix is the group's (`trawl-<group>`),
+/// not the host's: a member's ids are `<prefix>-<partition>`, so the member that takes a
+/// partition over uses its predecessor's id, fences it and ends its open transaction. With
+/// a prefix per host (pods each have their own name) nothing would fence the old owner.
+pub(crate) fn cluster_transactional_id(k: &mut KafkaSettings, tree: &Dict, group: &str) {
+    let explicit = tree
+        .get("kafka")
+        .and_then(|v| v.as_dict())
+        .is_some_and(|d| d.contains_key("transactional_id"));
+    if !explicit {
+        k.transactional_id = format!("trawl-{group}");
+    }
+}
+
 /// Reads `[kafka]`. `checkpoints_in_kafka` is false for the file checkpoint store, which
 /// needs no checkpoint topic.
 pub(crate) fn kafka(

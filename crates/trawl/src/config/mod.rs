@@ -150,7 +150,7 @@ fn build(tree: &Dict, p: &mut Problems, mut rejected: Option<&mut Vec<RejectedFi
     let checkpoints =
         sections::checkpoints(section("checkpoints", sections::CHECKPOINTS_KEYS, p), p);
     let in_kafka = checkpoints == CheckpointSettings::Kafka;
-    let kafka = kafka::kafka(section("kafka", kafka::KAFKA_KEYS, p), in_kafka, p);
+    let mut kafka = kafka::kafka(section("kafka", kafka::KAFKA_KEYS, p), in_kafka, p);
     let defaults = section("defaults", sections::STREAM_KEYS, p)
         .map_or_else(StreamSettings::default, |t| {
             sections::stream_settings(&t, StreamSettings::default(), p)
@@ -162,6 +162,9 @@ fn build(tree: &Dict, p: &mut Problems, mut rejected: Option<&mut Vec<RejectedFi
         &checkpoints,
         p,
     );
+    if let Some(c) = &cluster {
+        kafka::cluster_transactional_id(&mut kafka, tree, &c.group);
+    }
     let tenants_dir = root
         .string("tenants_dir", p)
         .unwrap_or(None)
