@@ -27,7 +27,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::process;
+use super::process;
 
 pub use tls::TlsFiles;
 

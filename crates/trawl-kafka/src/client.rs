@@ -98,29 +98,39 @@ pub(crate) fn create_producer(
     )
 }
 
-/// A read-only consumer of trawl's own topics.
-pub(crate) type Reader = BaseConsumer<TrawlContext>;
+/// A read-only consumer of trawl's own topics: `records` reads committed records only
+/// and reports the end of each partition; `ends` measures where partitions end. A
+/// `read_committed` client's watermark query answers the last stable offset, which an
+/// open transaction of any producer holds back (records committed after it began lie
+/// beyond it), so the end is measured by a `read_uncommitted` client. Neither joins a
+/// group or commits offsets: callers assign partitions explicitly.
+pub(crate) struct Reader {
+    pub(crate) records: BaseConsumer<TrawlContext>,
+    pub(crate) ends: BaseConsumer<TrawlContext>,
+}
 
-/// A consumer that only reads committed records and reports the end of each partition.
-/// It never joins a group or commits offsets: callers assign partitions explicitly.
 pub(crate) fn create_reader(settings: &KafkaSettings) -> Result<(Reader, Heard), KafkaError> {
-    let mut c = base(settings);
-    c.set("group.id", "trawl-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
-        .set("auto.offset.reset", "earliest");
-    apply_user(&mut c, settings, false);
     let heard = Heard::default();
-    let context = TrawlContext::new(settings, heard.clone());
-    let reader = created(
-        settings,
-        "create consumer",
-        c.create_with_context(context),
-        "",
-    )?;
-    Ok((reader, heard))
+    let consumer = |isolation: &str, eof: &str| {
+        let mut c = base(settings);
+        c.set("group.id", "trawl-reader")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", eof)
+            .set("isolation.level", isolation)
+            .set("auto.offset.reset", "earliest");
+        apply_user(&mut c, settings, false);
+        let context = TrawlContext::new(settings, heard.clone());
+        created(
+            settings,
+            "create consumer",
+            c.create_with_context(context),
+            "",
+        )
+    };
+    let records = consumer("read_committed", "true")?;
+    let ends = consumer("read_uncommitted", "false")?;
+    Ok((Reader { records, ends }, heard))
 }
 
 /// librdkafka's default `transaction.timeout.ms`.

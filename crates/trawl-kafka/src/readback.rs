@@ -84,7 +84,7 @@ pub(crate) const OPEN_TRANSACTION_WAIT: Duration = Duration::from_secs(15 * 60 +
 /// would deliver; librdkafka moves it past control and aborted records and to the
 /// end-of-partition offset), if known.
 fn position(consumer: &Reader, topic: &str, partition: i32) -> Option<i64> {
-    let tpl = consumer.position().ok()?;
+    let tpl = consumer.records.position().ok()?;
     match tpl.find_partition(topic, partition)?.offset() {
         Offset::Offset(n) => Some(n),
         _ => None,
@@ -128,8 +128,11 @@ pub(crate) fn read_to_end(
 ) -> Result<(), KafkaError> {
     let mut tpl = TopicPartitionList::new();
     let mut ends: HashMap<i32, i64> = HashMap::new();
+    let mut froms: HashMap<i32, i64> = HashMap::new();
     for (p, o) in starts {
-        let (low, high) = watermarks(consumer.client(), topic, *p, IDLE_TIMEOUT)
+        // The end as a `read_uncommitted` client sees it (the high watermark), not the
+        // last stable offset a `read_committed` one would be told.
+        let (low, high) = watermarks(consumer.ends.client(), topic, *p, IDLE_TIMEOUT)
             .map_err(|e| classify("read", &e, ""))?;
         // Offsets before the oldest record Kafka keeps (deleted by retention) read
         // from that record.
@@ -141,6 +144,7 @@ pub(crate) fn read_to_end(
             continue;
         }
         ends.insert(*p, high);
+        froms.insert(*p, from);
         tpl.add_partition_offset(topic, *p, Offset::Offset(from))
             .map_err(|e| classify("read", &e, ""))?;
     }
@@ -148,6 +152,7 @@ pub(crate) fn read_to_end(
         return Ok(());
     }
     consumer
+        .records
         .assign(&tpl)
         .map_err(|e| classify("read", &e, ""))?;
     let mut last_progress = Instant::now();
@@ -157,7 +162,7 @@ pub(crate) fn read_to_end(
     // Partitions whose end-of-partition came before their measured end (see above).
     let mut held: HashMap<i32, Instant> = HashMap::new();
     while !ends.is_empty() {
-        match consumer.poll(Duration::from_millis(100)) {
+        match consumer.records.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 last_progress = Instant::now();
                 let p = m.partition();
@@ -170,11 +175,17 @@ pub(crate) fn read_to_end(
             }
             Some(Err(RdError::PartitionEOF(p))) => {
                 last_progress = Instant::now();
-                match (ends.get(&p), position(consumer, topic, p)) {
+                // No position yet: nothing was delivered, not even a transaction
+                // marker (librdkafka moves the position past those): still at the start.
+                let at = position(consumer, topic, p).or(froms.get(&p).copied());
+                match (ends.get(&p), at) {
                     (Some(end), Some(at)) if at < *end => {
                         if held.insert(p, Instant::now()).is_none() {
                             tracing::info!(
-                                topic, partition = p, at, end,
+                                topic,
+                                partition = p,
+                                at,
+                                end,
                                 "reading back: waiting for another producer's open \
                                  transaction to end before the partition's end"
                             );

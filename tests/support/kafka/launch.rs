@@ -10,8 +10,8 @@ use anyhow::{bail, Context};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 
+use super::process;
 use super::KafkaBroker;
-use crate::process;
 
 /// Heap and JIT settings: a broker under test needs little, and starts faster with C1.
 const JVM_OPTS: &[&str] = &[

@@ -6,6 +6,8 @@
 
 #[path = "../../../../tests/support/kafka.rs"]
 pub mod kafka;
+#[path = "../../../../tests/support/process.rs"]
+pub mod process;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
