@@ -450,8 +450,15 @@ fn check_against_group(
             if *from > s.asked || *to < s.answered {
                 continue;
             }
+            // With the cooperative assignor a partition being moved is first taken from
+            // its owner and given to nobody; the owner lets go once it has handed its
+            // accounts over (its ownership log says when). What must never be seen is a
+            // member working on an account the group had given to another member.
             let p = partition_of[account];
-            if !s.members.get(member).is_some_and(|ps| ps.contains(&p)) {
+            if s.members
+                .iter()
+                .any(|(m, ps)| m != member && ps.contains(&p))
+            {
                 return Err(format!(
                     "{member} owned {account} (partition {p}) while the group gave it to \
                      {:?}: {:?}",
@@ -567,4 +574,29 @@ fn ownership_overlap_is_found() {
     let killed = "1 m0 acquire zoom:a\n4 m1 acquire zoom:a\n";
     assert!(check_ownership(killed, &[("m0".into(), 5), ("m1".into(), 9)]).is_err());
     assert!(check_ownership(killed, &[("m0".into(), 3), ("m1".into(), 9)]).is_ok());
+
+    // Against the group: a partition taken from its owner and given to nobody yet (the
+    // cooperative assignor's first step) is fine; given to another member, it is not.
+    let snap = |at: u128, m0: &[i32], m1: &[i32]| Snapshot {
+        asked: at,
+        answered: at + 1,
+        state: "Stable".into(),
+        members: [
+            ("m0".to_string(), m0.iter().copied().collect()),
+            ("m1".to_string(), m1.iter().copied().collect()),
+        ]
+        .into(),
+    };
+    let partition_of: BTreeMap<String, i32> = [("zoom:a".to_string(), 3)].into();
+    let log = "1 m0 acquire zoom:a\n5 m0 release zoom:a\n6 m1 acquire zoom:a\n";
+    let ended = [("m1".to_string(), 9)];
+    let handing_over = [snap(2, &[3], &[]), snap(4, &[], &[]), snap(7, &[], &[3])];
+    assert_eq!(
+        check_against_group(log, &ended, &handing_over, &partition_of),
+        Ok(1)
+    );
+    let overlap = [snap(2, &[3], &[]), snap(4, &[], &[3]), snap(7, &[], &[3])];
+    assert!(check_against_group(log, &ended, &overlap, &partition_of)
+        .unwrap_err()
+        .contains("while the group gave it to"));
 }

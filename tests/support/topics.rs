@@ -67,6 +67,18 @@ impl Isolation {
     }
 }
 
+/// A topic the broker does not have (no partitions in its metadata).
+#[derive(Debug)]
+pub struct MissingTopic(pub String);
+
+impl std::fmt::Display for MissingTopic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "topic {} has no partitions (does it exist?)", self.0)
+    }
+}
+
+impl std::error::Error for MissingTopic {}
+
 /// Like [`read_topic_events`], with partition, offset, key and headers. Blocking.
 pub fn read_topic_records(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<TopicRecord>> {
     read_topic_records_as(bootstrap, topic, Isolation::ReadCommitted)
@@ -95,7 +107,7 @@ pub fn read_topic_records_as(
         .map(|t| t.partitions().iter().map(|p| p.id()).collect())
         .unwrap_or_default();
     if partitions.is_empty() {
-        bail!("topic {topic} has no partitions (does it exist?)");
+        return Err(MissingTopic(topic.to_string()).into());
     }
     let mut tpl = TopicPartitionList::new();
     for p in &partitions {

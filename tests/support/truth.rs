@@ -22,7 +22,14 @@ pub fn read_published(
 ) -> anyhow::Result<BTreeMap<StreamKey, Vec<Event>>> {
     let mut out: BTreeMap<StreamKey, Vec<Event>> = BTreeMap::new();
     for topic in topics {
-        for r in read_topic_records_as(bootstrap, topic, isolation)? {
+        // trawl creates the topics of the streams it runs: a source no tenant runs has
+        // none, and holds nothing (a stream that should have had records still fails the
+        // comparison with the ground truth).
+        let records = match read_topic_records_as(bootstrap, topic, isolation) {
+            Err(e) if e.is::<crate::topics::MissingTopic>() => continue,
+            other => other?,
+        };
+        for r in records {
             out.entry(StreamKey::new(r.event.tenant.clone(), r.event.source))
                 .or_default()
                 .push(r.event);

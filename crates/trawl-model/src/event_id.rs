@@ -196,6 +196,20 @@ mod tests {
     use crate::{SourceKind, TenantId};
     use serde_json::json;
 
+    /// Found by the `canonical_json` fuzz target: integers past 64 bits are read as
+    /// floats, which must print back as the same float (serde_json's `float_roundtrip`),
+    /// or an id computed again from a published `raw` would differ.
+    #[test]
+    fn canonical_json_round_trips_numbers_past_64_bits() {
+        let text = "[0,-0,18446744073709551615,-92233720363854775808,9007199254740993,\
+                    1.7976931348623157e308,5e-324,0.30000000000000004]";
+        let value: Value = serde_json::from_str(text).unwrap();
+        let canonical = canonical_json(&value);
+        let again: Value = serde_json::from_str(&canonical).unwrap();
+        assert_eq!(again, value, "{canonical}");
+        assert_eq!(canonical_json(&again), canonical);
+    }
+
     fn key() -> StreamKey {
         StreamKey::new(
             TenantId::new("acme").unwrap(),
