@@ -173,6 +173,13 @@ async fn a_second_instance_fences_the_first_which_stops_and_says_so() {
     assert!(s.iter().all(|r| r["state"] == "failed"));
     let (code, _) = get(([127, 0, 0, 1], port_a).into(), "/healthz").await;
     assert_eq!(code, 200);
+    // Alive but not ready: `/readyz` says why, naming the transactional id.
+    let (code, body) = get(([127, 0, 0, 1], port_a).into(), "/readyz").await;
+    assert_eq!(code, 503, "a fenced instance is not ready: {body}");
+    assert!(
+        body.contains("fenced") && body.contains("trawl-fencing"),
+        "/readyz names the fencing and the id: {body}"
+    );
     let text_a = std::fs::read_to_string(&log_a).unwrap();
     let fenced_lines: Vec<&str> = text_a
         .lines()

@@ -261,7 +261,14 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.engine() {
         None => reasons.push("engine starting: waiting for Kafka to load checkpoints".into()),
         Some(e) if !e.is_running() => reasons.push("supervisor not running".into()),
-        Some(_) => {}
+        Some(e) => {
+            // Fenced is for good: this process publishes nothing more, and it must not
+            // take the id back (that would fence the instance that took over). Not
+            // ready, so an orchestrator shows it and routes nothing to it.
+            if let Some(why) = e.fenced() {
+                reasons.push(format!("stopped publishing: {why}"));
+            }
+        }
     }
     if let Err(e) = state.probe.check().await {
         reasons.push(e);
