@@ -8,14 +8,17 @@
 //! is cheap to depend on and easy to test.
 
 mod checkpoint;
+pub mod checkpoint_records;
 mod event;
 mod event_id;
 mod ids;
 mod plan;
 mod raw_json;
+mod seen;
 mod window;
 
 pub use checkpoint::{Checkpoint, OutputPosition, SeenSet, CHECKPOINT_VERSION};
+pub use seen::{hour_of, HourIds};
 pub use event::{Event, Outcome, EVENT_SCHEMA, EVENT_SCHEMA_JSON};
 pub use event_id::{canonical_json, EventId, OccurrenceCounter};
 pub use ids::{IdError, Provider, SourceKind, StreamKey, TenantId};
