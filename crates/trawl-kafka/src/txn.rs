@@ -177,9 +177,9 @@ impl Transaction {
 
     /// Writes a checkpoint's records (segments, main record, tombstones; see
     /// `trawl_model::checkpoint_records`) to the checkpoint topic in this transaction.
-    pub async fn add_checkpoint_records(
+    pub async fn add_checkpoint_records<'a>(
         &mut self,
-        plan: &CheckpointRecords,
+        plan: &'a CheckpointRecords,
     ) -> Result<(), KafkaError> {
         self.check()?;
         let topic = self.inner.settings.checkpoint_topic().to_string();
@@ -193,17 +193,20 @@ impl Transaction {
                 placed.push((rec, partition));
             }
             let (main, segments) = placed.split_last().expect("the main record");
-            let send = |(rec, partition): &(&Record, i32)| {
+            let producer = &self.producer;
+            let topic = topic.as_str();
+            let send = |rec: &'a Record, partition: i32| {
                 let out = Outgoing {
                     payload: rec.value.clone(),
                     headers: rdkafka::message::OwnedHeaders::new(),
                 };
-                send_all(&self.producer, &topic, *partition, rec.key.as_bytes(), [out])
+                send_all(producer, topic, partition, rec.key.as_bytes(), [out])
             };
-            for r in futures::future::join_all(segments.iter().map(&send)).await {
+            let sent = futures::future::join_all(segments.iter().map(|(r, p)| send(r, *p))).await;
+            for r in sent {
                 r.map_err(|e| self.inner.fail("produce checkpoint", &e))?;
             }
-            send(main)
+            send(main.0, main.1)
                 .await
                 .map_err(|e| self.inner.fail("produce checkpoint", &e))?;
             let mut deletes = Vec::with_capacity(plan.tombstones.len());

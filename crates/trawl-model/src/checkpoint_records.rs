@@ -312,7 +312,8 @@ pub fn decode_segment(value: &[u8]) -> Result<(i64, Vec<u64>), String> {
     let bytes = B64
         .decode(&v.ids)
         .map_err(|_| "bad base64 in seen ids".to_string())?;
-    Ok((v.hour, unpack(&bytes)?.collect()))
+    let ids = unpack(&bytes)?.collect();
+    Ok((v.hour, ids))
 }
 
 /// A stream's segments as found on the store: `(hour, leaf) -> ids`.
