@@ -122,8 +122,7 @@ impl CheckpointStore for KafkaCheckpointStore {
         .await
         .map_err(|e| KafkaError::retryable("load checkpoints", e.to_string()))??;
         // A tombstone (null value) deletes the key.
-        let (out, layouts) =
-            assemble_all(latest.into_iter().filter_map(|(k, v)| Some((k, v?))))?;
+        let (out, layouts) = assemble_all(latest.into_iter().filter_map(|(k, v)| Some((k, v?))))?;
         self.layouts.replace(layouts);
         Ok(out)
     }

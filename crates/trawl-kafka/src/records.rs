@@ -7,7 +7,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use trawl_model::{Event, EventId, StreamKey, EVENT_SCHEMA};
 
-
 pub const HEADER_ID: &str = "ce_id";
 pub const HEADER_SOURCE: &str = "ce_source";
 pub const HEADER_TYPE: &str = "ce_type";

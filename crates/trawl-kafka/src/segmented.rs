@@ -32,9 +32,8 @@ impl Layouts {
     /// error that names the stream, the size and the bound.
     pub fn plan(&self, cp: &Checkpoint) -> Result<CheckpointRecords, KafkaError> {
         let prev = self.lock().get(&cp.stream).cloned().unwrap_or_default();
-        CheckpointRecords::plan(cp, &prev, Bounds::default()).map_err(|e| {
-            KafkaError::permanent("save checkpoint", e.to_string())
-        })
+        CheckpointRecords::plan(cp, &prev, Bounds::default())
+            .map_err(|e| KafkaError::permanent("save checkpoint", e.to_string()))
     }
 
     /// Records how a save of `plan` for `stream` ended: written, or unknown.
@@ -53,18 +52,23 @@ impl Layouts {
 /// (main records `tenant/source`, segments `tenant/source/seen/...`).
 pub(crate) fn assemble_all(
     latest: impl IntoIterator<Item = (String, Vec<u8>)>,
-) -> Result<(HashMap<StreamKey, Checkpoint>, HashMap<StreamKey, SeenLayout>), KafkaError> {
+) -> Result<
+    (
+        HashMap<StreamKey, Checkpoint>,
+        HashMap<StreamKey, SeenLayout>,
+    ),
+    KafkaError,
+> {
     let mut mains = Vec::new();
     let mut segments: HashMap<String, FoundSegments> = HashMap::new();
     for (key, value) in latest {
         match parse_segment_key(&key) {
             Some((stream, hour, leaf)) => {
-                let (_, ids) = decode_segment(&value).map_err(|reason| {
-                    KafkaError::CorruptCheckpoint {
+                let (_, ids) =
+                    decode_segment(&value).map_err(|reason| KafkaError::CorruptCheckpoint {
                         key: key.clone(),
                         reason,
-                    }
-                })?;
+                    })?;
                 segments
                     .entry(stream.to_string())
                     .or_default()
@@ -78,8 +82,8 @@ pub(crate) fn assemble_all(
     let none = FoundSegments::new();
     for (key, value) in mains {
         let found = segments.get(&key).unwrap_or(&none);
-        let (cp, layout) = assemble(&value, found)
-            .map_err(|reason| KafkaError::CorruptCheckpoint {
+        let (cp, layout) =
+            assemble(&value, found).map_err(|reason| KafkaError::CorruptCheckpoint {
                 key: key.clone(),
                 reason,
             })?;
@@ -97,7 +101,11 @@ pub(crate) fn assemble_all(
 
 /// An error of storing `plan` with the numbers: the stream, the largest record and the
 /// bound (so "message too large" says which checkpoint and how large).
-pub(crate) fn with_numbers(e: KafkaError, stream: &StreamKey, plan: &CheckpointRecords) -> KafkaError {
+pub(crate) fn with_numbers(
+    e: KafkaError,
+    stream: &StreamKey,
+    plan: &CheckpointRecords,
+) -> KafkaError {
     let largest = plan.largest();
     let records = plan.segments.len() + 1;
     e.map_reason(|r| {

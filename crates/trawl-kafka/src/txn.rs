@@ -18,10 +18,10 @@ use tokio::sync::OwnedMutexGuard;
 use trawl_model::checkpoint_records::{Bounds, CheckpointRecords, Record, SeenLayout};
 use trawl_model::{Checkpoint, Event, OutputPosition, StreamKey};
 
+use crate::checkpoints::send_tombstones;
 use crate::client::Producer;
 use crate::error::KafkaError;
 use crate::producer::{Delivered, EventProducer, Inner};
-use crate::checkpoints::send_tombstones;
 use crate::records::EventBatch;
 use crate::send::{send_all, Outgoing};
 

@@ -322,7 +322,10 @@ pub type FoundSegments = BTreeMap<(i64, Leaf), Vec<u64>>;
 /// The checkpoint in main record `value` with the ids of `segments` (every segment
 /// found of its stream), and the layout the store holds. Fails when an hour the main
 /// record lists holds fewer ids than listed (a segment is missing).
-pub fn assemble(value: &[u8], segments: &FoundSegments) -> Result<(Checkpoint, SeenLayout), String> {
+pub fn assemble(
+    value: &[u8],
+    segments: &FoundSegments,
+) -> Result<(Checkpoint, SeenLayout), String> {
     let mut cp: Checkpoint = serde_json::from_slice(value).map_err(|e| e.to_string())?;
     let manifest: Manifest = serde_json::from_slice(value).map_err(|e| e.to_string())?;
     let mut layout = SeenLayout::default();

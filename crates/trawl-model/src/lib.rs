@@ -18,10 +18,10 @@ mod seen;
 mod window;
 
 pub use checkpoint::{Checkpoint, OutputPosition, SeenSet, CHECKPOINT_VERSION};
-pub use seen::{hour_of, HourIds};
 pub use event::{Event, Outcome, EVENT_SCHEMA, EVENT_SCHEMA_JSON};
 pub use event_id::{canonical_json, EventId, OccurrenceCounter};
 pub use ids::{IdError, Provider, SourceKind, StreamKey, TenantId};
 pub use plan::Plan;
 pub use raw_json::RawJson;
+pub use seen::{hour_of, HourIds};
 pub use window::Window;

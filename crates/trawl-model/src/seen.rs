@@ -150,7 +150,10 @@ mod tests {
         let mut s = SeenSet::default();
         assert!(s.insert_key(5, 10));
         assert!(s.insert_key(3, 10));
-        assert!(!s.insert_key(5, 11), "an id is kept once, under its first hour");
+        assert!(
+            !s.insert_key(5, 11),
+            "an id is kept once, under its first hour"
+        );
         assert!(s.insert_key(9, 12));
         assert_eq!(s.len(), 3);
         assert_eq!(s.hours()[&10].summary(), (2, 5 ^ 3));

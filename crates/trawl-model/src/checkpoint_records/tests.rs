@@ -29,7 +29,8 @@ fn id(i: u64) -> u64 {
 fn fill(c: &mut Checkpoint, from: u64, n: u64, hours: u64) {
     let first = t0().timestamp() / 3600;
     for i in from..from + n {
-        c.seen.insert_key(id(i), first + ((i * hours) / (from + n)) as i64);
+        c.seen
+            .insert_key(id(i), first + ((i * hours) / (from + n)) as i64);
     }
 }
 
@@ -74,8 +75,16 @@ fn a_million_ids_a_day_stay_under_the_bound_and_round_trip() {
     let mut c = cp();
     fill(&mut c, 0, 1_000_000, 24);
     let plan = CheckpointRecords::plan(&c, &SeenLayout::default(), Bounds::default()).unwrap();
-    assert!(plan.largest() <= RECORD_MAX_BYTES, "{} bytes", plan.largest());
-    assert!(plan.main.value.len() < 4096, "main: {}", plan.main.value.len());
+    assert!(
+        plan.largest() <= RECORD_MAX_BYTES,
+        "{} bytes",
+        plan.largest()
+    );
+    assert!(
+        plan.main.value.len() < 4096,
+        "main: {}",
+        plan.main.value.len()
+    );
     assert!(plan.tombstones.is_empty());
     // 8 bytes an id, about 11 in base64: a million ids need some 250 segments.
     assert!(
@@ -94,7 +103,11 @@ fn a_million_ids_a_day_stay_under_the_bound_and_round_trip() {
     let mut more = back.clone();
     fill(&mut more, 1_000_000, 50, 1);
     let next = CheckpointRecords::plan(&more, &layout, Bounds::default()).unwrap();
-    assert!(next.segments.len() <= 50, "{} rewritten", next.segments.len());
+    assert!(
+        next.segments.len() <= 50,
+        "{} rewritten",
+        next.segments.len()
+    );
     assert!(next.largest() <= RECORD_MAX_BYTES);
     topic.write(&next);
     assert_eq!(topic.load(&next.main.key).unwrap().0.seen, more.seen);
