@@ -178,3 +178,53 @@ impl CheckpointStore for FileCheckpointStore {
         r.map_err(|e| with_numbers(e, &cp.stream, &plan))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone, Utc};
+    use trawl_model::checkpoint_records::RECORD_MAX_BYTES;
+    use trawl_model::{EventId, SourceKind, TenantId};
+
+    #[tokio::test]
+    async fn a_big_checkpoint_is_files_under_the_bound_that_load_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = StreamKey::new(TenantId::new("big").unwrap(), SourceKind::ZoomOperationLogs);
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        let mut cp = Checkpoint::new(key.clone(), t0, t0);
+        for i in 0..30_000u32 {
+            let id = EventId::compute(&key, &serde_json::json!({ "i": i }), 0);
+            cp.seen
+                .insert(&id, t0 + Duration::seconds(i64::from(i) * 3));
+        }
+        let store = FileCheckpointStore::new(dir.path()).unwrap();
+        store.save(&cp).await.unwrap();
+        let sizes = || -> Vec<u64> {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().metadata().unwrap().len())
+                .collect()
+        };
+        assert!(sizes().len() > 10, "segments beside the main file");
+        assert!(sizes().iter().all(|n| *n as usize <= RECORD_MAX_BYTES));
+        let back = FileCheckpointStore::new(dir.path())
+            .unwrap()
+            .load_all()
+            .await
+            .unwrap();
+        assert_eq!(back[&key].seen, cp.seen);
+
+        // A pruned checkpoint removes the files of its old hours; it still loads.
+        cp.watermark = t0 + Duration::hours(25);
+        cp.prune_seen(Duration::hours(20));
+        let files = sizes().len();
+        store.save(&cp).await.unwrap();
+        assert!(sizes().len() < files);
+        let back = FileCheckpointStore::new(dir.path())
+            .unwrap()
+            .load_all()
+            .await
+            .unwrap();
+        assert_eq!(back[&key].seen, cp.seen);
+    }
+}
