@@ -48,17 +48,17 @@ impl Layouts {
     }
 }
 
+/// Every stream's checkpoint, and the segments its store holds.
+pub(crate) type Assembled = (
+    HashMap<StreamKey, Checkpoint>,
+    HashMap<StreamKey, SeenLayout>,
+);
+
 /// Puts checkpoints back together from the newest value of every key of a store
 /// (main records `tenant/source`, segments `tenant/source/seen/...`).
 pub(crate) fn assemble_all(
     latest: impl IntoIterator<Item = (String, Vec<u8>)>,
-) -> Result<
-    (
-        HashMap<StreamKey, Checkpoint>,
-        HashMap<StreamKey, SeenLayout>,
-    ),
-    KafkaError,
-> {
+) -> Result<Assembled, KafkaError> {
     let mut mains = Vec::new();
     let mut segments: HashMap<String, FoundSegments> = HashMap::new();
     for (key, value) in latest {

@@ -213,11 +213,11 @@ impl Transaction {
             for key in &plan.tombstones {
                 let partition = self
                     .inner
-                    .partition(&self.producer, &topic, key.as_bytes())
+                    .partition(&self.producer, topic, key.as_bytes())
                     .await?;
                 deletes.push((key.clone(), partition));
             }
-            send_tombstones(&self.producer, &topic, &deletes)
+            send_tombstones(&self.producer, topic, &deletes)
                 .await
                 .map_err(|e| self.inner.fail("delete checkpoint segments", &e))
         }

@@ -133,7 +133,7 @@ pub(crate) fn pack(keys: impl IntoIterator<Item = u64>) -> Vec<u8> {
 }
 
 pub(crate) fn unpack(bytes: &[u8]) -> Result<impl Iterator<Item = u64> + '_, &'static str> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return Err("seen ids are not 8-byte aligned");
     }
     Ok(bytes
