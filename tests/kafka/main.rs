@@ -10,6 +10,7 @@ trawl_suite::child_entry!();
 
 mod cluster_quota;
 mod engine_backfill;
+mod engine_big_checkpoint;
 mod engine_live;
 mod engine_oversized;
 mod engine_quota;

@@ -3,13 +3,19 @@
 //! A checkpoint is saved only after the events it covers are acknowledged (the engine's
 //! rule); the store only has to keep the newest one per stream and give all of them back
 //! at start-up. The Kafka store keys records `tenant/source` so compaction keeps the
-//! newest; the file store writes one file per stream atomically.
+//! newest; the file store writes one file per stream atomically. A stream with many
+//! seen ids has them in segments beside its main record (`tenant/source/seen/...`,
+//! see `trawl_model::checkpoint_records`): written first, and deleted (tombstones)
+//! once the main record no longer needs them, so every record stays under
+//! `RECORD_MAX_BYTES` whatever the volume.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use rdkafka::message::{Message, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
 use rdkafka::topic_partition_list::Offset;
+use trawl_model::checkpoint_records::{CheckpointRecords, Record};
 use trawl_model::{Checkpoint, StreamKey};
 
 use crate::client::{create_producer, create_reader, Heard, Producer};
@@ -17,7 +23,7 @@ use crate::config::KafkaSettings;
 use crate::error::{classify, KafkaError};
 use crate::partition::{fetch_partition_count, partition_for_key};
 use crate::readback::{read_to_end, IDLE_TIMEOUT};
-use crate::records::{checkpoint_key, decode_checkpoint, encode_checkpoint};
+use crate::segmented::{assemble_all, with_numbers, Layouts};
 use crate::send::{send_all, Outgoing};
 
 pub use crate::file_store::FileCheckpointStore;
@@ -46,6 +52,8 @@ pub struct KafkaCheckpointStore {
     producer: Producer,
     heard: Heard,
     partitions: tokio::sync::OnceCell<i32>,
+    /// Each stream's segments on the topic (as loaded, then as written).
+    pub(crate) layouts: Layouts,
 }
 
 impl std::fmt::Debug for KafkaCheckpointStore {
@@ -65,6 +73,7 @@ impl KafkaCheckpointStore {
             producer: create_producer(settings, None, &heard)?,
             heard,
             partitions: tokio::sync::OnceCell::new(),
+            layouts: Layouts::default(),
         })
     }
 
@@ -112,35 +121,76 @@ impl CheckpointStore for KafkaCheckpointStore {
         })
         .await
         .map_err(|e| KafkaError::retryable("load checkpoints", e.to_string()))??;
-        let mut out = HashMap::new();
-        for (key, value) in latest {
-            // A tombstone (null value) deletes the stream's checkpoint.
-            if let Some(v) = value {
-                let cp = decode_checkpoint(&key, &v)?;
-                out.insert(cp.stream.clone(), cp);
-            }
-        }
+        // A tombstone (null value) deletes the key.
+        let (out, layouts) = assemble_all(latest.into_iter().filter_map(|(k, v)| Some((k, v?))))?;
+        self.layouts.replace(layouts);
         Ok(out)
     }
 
     async fn save(&self, cp: &Checkpoint) -> Result<(), KafkaError> {
-        let key = checkpoint_key(&cp.stream);
-        let partition = partition_for_key(key.as_bytes(), self.partition_count().await?);
-        let rec = Outgoing {
-            payload: encode_checkpoint(cp),
-            headers: OwnedHeaders::new(),
-        };
-        send_all(
-            &self.producer,
-            &self.topic,
-            partition,
-            key.as_bytes(),
-            [rec],
-        )
-        .await
-        .map_err(|e| self.heard.explain(classify("save checkpoint", &e, "")))?;
-        Ok(())
+        let plan = self.layouts.plan(cp)?;
+        let r = self.write(&plan).await;
+        self.layouts.settle(&cp.stream, &plan, r.is_ok());
+        r.map_err(|e| with_numbers(self.heard.explain(e), &cp.stream, &plan))
     }
+}
+
+impl KafkaCheckpointStore {
+    /// Writes a save's records in order: segments, main record, tombstones.
+    async fn write(&self, plan: &CheckpointRecords) -> Result<(), KafkaError> {
+        let n = self.partition_count().await?;
+        let put = |r: &Record| {
+            let partition = partition_for_key(r.key.as_bytes(), n);
+            let rec = Outgoing {
+                payload: r.value.clone(),
+                headers: OwnedHeaders::new(),
+            };
+            let (producer, topic, key) = (&self.producer, &self.topic, r.key.clone());
+            async move {
+                send_all(producer, topic, partition, key.as_bytes(), [rec])
+                    .await
+                    .map_err(|e| classify("save checkpoint", &e, ""))
+            }
+        };
+        let segments = futures::future::join_all(plan.segments.iter().map(&put)).await;
+        segments.into_iter().collect::<Result<Vec<_>, _>>()?;
+        put(&plan.main).await?;
+        let deletes: Vec<(String, i32)> = plan
+            .tombstones
+            .iter()
+            .map(|k| (k.clone(), partition_for_key(k.as_bytes(), n)))
+            .collect();
+        send_tombstones(&self.producer, &self.topic, &deletes)
+            .await
+            .map_err(|e| classify("delete checkpoint segments", &e, ""))
+    }
+}
+
+/// Deletes `keys` (each with its partition) from the compacted `topic`: a record with
+/// a key and no value each; waits for every acknowledgement.
+pub(crate) async fn send_tombstones(
+    producer: &Producer,
+    topic: &str,
+    keys: &[(String, i32)],
+) -> Result<(), rdkafka::error::KafkaError> {
+    let mut pending = Vec::with_capacity(keys.len());
+    for (key, partition) in keys {
+        let record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
+            .partition(*partition)
+            .key(key.as_bytes());
+        match producer.send_result(record) {
+            Ok(f) => pending.push(f),
+            Err((e, _)) => return Err(e),
+        }
+    }
+    for f in pending {
+        match f.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((e, _))) => return Err(e),
+            Err(_) => return Err(rdkafka::error::KafkaError::Canceled),
+        }
+    }
+    Ok(())
 }
 
 impl KafkaCheckpointStore {

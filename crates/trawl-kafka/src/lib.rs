@@ -20,6 +20,7 @@ mod producer;
 mod properties;
 mod readback;
 mod records;
+mod segmented;
 mod send;
 mod sink;
 mod txn;

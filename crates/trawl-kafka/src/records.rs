@@ -5,9 +5,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
-use trawl_model::{Checkpoint, Event, EventId, StreamKey, EVENT_SCHEMA};
-
-use crate::error::KafkaError;
+use trawl_model::{Event, EventId, StreamKey, EVENT_SCHEMA};
 
 pub const HEADER_ID: &str = "ce_id";
 pub const HEADER_SOURCE: &str = "ce_source";
@@ -165,23 +163,4 @@ pub fn header<'a, H: Headers>(headers: Option<&'a H>, name: &str) -> Option<&'a 
 /// The key of a stream's checkpoint record: `tenant/source`.
 pub fn checkpoint_key(stream: &StreamKey) -> String {
     stream.to_string()
-}
-
-pub(crate) fn encode_checkpoint(cp: &Checkpoint) -> Vec<u8> {
-    serde_json::to_vec(cp).expect("a checkpoint always serializes")
-}
-
-pub(crate) fn decode_checkpoint(key: &str, value: &[u8]) -> Result<Checkpoint, KafkaError> {
-    let cp: Checkpoint =
-        serde_json::from_slice(value).map_err(|e| KafkaError::CorruptCheckpoint {
-            key: key.to_string(),
-            reason: e.to_string(),
-        })?;
-    if checkpoint_key(&cp.stream) != key {
-        return Err(KafkaError::CorruptCheckpoint {
-            key: key.to_string(),
-            reason: format!("record holds the checkpoint of {}", cp.stream),
-        });
-    }
-    Ok(cp)
 }

@@ -15,12 +15,14 @@ use rdkafka::error::KafkaError as RdError;
 use rdkafka::producer::Producer as _;
 
 use tokio::sync::OwnedMutexGuard;
+use trawl_model::checkpoint_records::{Bounds, CheckpointRecords, Record, SeenLayout};
 use trawl_model::{Checkpoint, Event, OutputPosition, StreamKey};
 
+use crate::checkpoints::send_tombstones;
 use crate::client::Producer;
 use crate::error::KafkaError;
 use crate::producer::{Delivered, EventProducer, Inner};
-use crate::records::{checkpoint_key, encode_checkpoint, EventBatch};
+use crate::records::EventBatch;
 use crate::send::{send_all, Outgoing};
 
 /// Per-producer transaction bookkeeping, guarded by the transaction lock.
@@ -169,23 +171,60 @@ impl Transaction {
         }
     }
 
-    /// Writes a stream's checkpoint to the checkpoint topic in this transaction.
+    /// Writes a stream's checkpoint to the checkpoint topic in this transaction, all of
+    /// its seen ids included (no segment of an earlier save is reused or deleted: the
+    /// transactional sink uses [`add_checkpoint_records`](Self::add_checkpoint_records)).
     pub async fn add_checkpoint(&mut self, cp: &Checkpoint) -> Result<(), KafkaError> {
+        let plan = CheckpointRecords::plan(cp, &SeenLayout::default(), Bounds::default())
+            .map_err(|e| KafkaError::permanent("save checkpoint", e.to_string()))?;
+        self.add_checkpoint_records(&plan).await
+    }
+
+    /// Writes a checkpoint's records (segments, main record, tombstones; see
+    /// `trawl_model::checkpoint_records`) to the checkpoint topic in this transaction.
+    pub async fn add_checkpoint_records<'a>(
+        &mut self,
+        plan: &'a CheckpointRecords,
+    ) -> Result<(), KafkaError> {
         self.check()?;
         let topic = self.inner.settings.checkpoint_topic().to_string();
-        let key = checkpoint_key(&cp.stream);
         let r = async {
-            let partition = self
-                .inner
-                .partition(&self.producer, &topic, key.as_bytes())
-                .await?;
-            let rec = Outgoing {
-                payload: encode_checkpoint(cp),
-                headers: rdkafka::message::OwnedHeaders::new(),
+            let mut placed = Vec::with_capacity(plan.segments.len() + 1);
+            for rec in plan.segments.iter().chain([&plan.main]) {
+                let partition = self
+                    .inner
+                    .partition(&self.producer, &topic, rec.key.as_bytes())
+                    .await?;
+                placed.push((rec, partition));
+            }
+            let (main, segments) = placed.split_last().expect("the main record");
+            let producer = &self.producer;
+            let topic = topic.as_str();
+            let send = |rec: &'a Record, partition: i32| {
+                let out = Outgoing {
+                    payload: rec.value.clone(),
+                    headers: rdkafka::message::OwnedHeaders::new(),
+                };
+                send_all(producer, topic, partition, rec.key.as_bytes(), [out])
             };
-            send_all(&self.producer, &topic, partition, key.as_bytes(), [rec])
+            let sent = futures::future::join_all(segments.iter().map(|(r, p)| send(r, *p))).await;
+            for r in sent {
+                r.map_err(|e| self.inner.fail("produce checkpoint", &e))?;
+            }
+            send(main.0, main.1)
                 .await
-                .map_err(|e| self.inner.fail("produce checkpoint", &e))
+                .map_err(|e| self.inner.fail("produce checkpoint", &e))?;
+            let mut deletes = Vec::with_capacity(plan.tombstones.len());
+            for key in &plan.tombstones {
+                let partition = self
+                    .inner
+                    .partition(&self.producer, topic, key.as_bytes())
+                    .await?;
+                deletes.push((key.clone(), partition));
+            }
+            send_tombstones(&self.producer, topic, &deletes)
+                .await
+                .map_err(|e| self.inner.fail("delete checkpoint segments", &e))
         }
         .await;
         r.map(|_| ()).map_err(|e| self.poison(e))

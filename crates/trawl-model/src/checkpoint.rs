@@ -8,25 +8,24 @@
 //!   soon as they become contiguous with it.
 //! * `seen`: ids delivered for records of the lookback period before the watermark, so a
 //!   re-read of that period (Zoom answers whole days; late records arrive with old times)
-//!   publishes only what is new. Kept as 64-bit id prefixes grouped by hour: compact
-//!   enough for a compacted Kafka topic, and a collision among one stream's few thousand
-//!   lookback ids is vanishingly unlikely (about n^2 / 2^65).
+//!   publishes only what is new ([`SeenSet`]). It grows with the volume: stores write it
+//!   as several records of bounded size ([`crate::checkpoint_records`]).
 //! * `output`: the next offset of the stream's partition after the last event this
 //!   checkpoint covers. After a crash, the stream reads its partition from there to the
 //!   end to learn what was published after the checkpoint was written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::event_id::EventId;
 use crate::ids::StreamKey;
+pub use crate::seen::SeenSet;
 use crate::window::Window;
 
-pub const CHECKPOINT_VERSION: u32 = 1;
+pub const CHECKPOINT_VERSION: u32 = 2;
 
 /// A position in Kafka: the next offset to read in `topic`/`partition`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -105,71 +104,46 @@ impl Checkpoint {
                 .any(|d| d.start <= w.start && w.end <= d.end)
     }
 
+    /// A copy of everything but the seen ids (cheap whatever the volume). Lists every
+    /// field, so a field added to the checkpoint must be added here too.
+    pub fn without_seen(&self) -> Checkpoint {
+        let Checkpoint {
+            version,
+            stream,
+            watermark,
+            done,
+            seen: _,
+            output,
+            updated_at,
+        } = self;
+        Checkpoint {
+            version: *version,
+            stream: stream.clone(),
+            watermark: *watermark,
+            done: done.clone(),
+            seen: SeenSet::default(),
+            output: output.clone(),
+            updated_at: *updated_at,
+        }
+    }
+
     /// Drops remembered ids of records older than `watermark - lookback`.
     pub fn prune_seen(&mut self, lookback: Duration) {
         self.seen.prune_before(self.watermark - lookback);
     }
 }
 
-/// A set of delivered ids (64-bit prefixes), each filed under the hour of its record.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SeenSet {
-    ids: HashMap<u64, i64>,
-}
-
-impl SeenSet {
-    fn key(id: &EventId) -> u64 {
-        u64::from_be_bytes(id.as_bytes()[..8].try_into().expect("8 bytes"))
-    }
-
-    pub fn insert(&mut self, id: &EventId, time: DateTime<Utc>) -> bool {
-        self.ids
-            .insert(Self::key(id), time.timestamp().div_euclid(3600))
-            .is_none()
-    }
-
-    pub fn contains(&self, id: &EventId) -> bool {
-        self.ids.contains_key(&Self::key(id))
-    }
-
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    /// Forgets ids whose record hour ends before `cutoff` (whole hours are kept).
-    pub fn prune_before(&mut self, cutoff: DateTime<Utc>) {
-        let hour = cutoff.timestamp().div_euclid(3600);
-        self.ids.retain(|_, h| *h >= hour);
-    }
-
-    pub fn merge(&mut self, other: &SeenSet) {
-        for (k, h) in &other.ids {
-            self.ids.entry(*k).or_insert(*h);
-        }
-    }
-}
-
 mod seen_serde {
     //! `{"<unix hour>": "<base64 of 8-byte big-endian prefixes>"}`
     use super::*;
+    use crate::seen::{pack, unpack};
     use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(set: &SeenSet, s: S) -> Result<S::Ok, S::Error> {
-        let mut by_hour: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
-        for (k, h) in &set.ids {
-            by_hour.entry(*h).or_default().push(*k);
-        }
-        let out: BTreeMap<String, String> = by_hour
-            .into_iter()
-            .map(|(h, mut ks)| {
-                ks.sort_unstable();
-                let bytes: Vec<u8> = ks.iter().flat_map(|k| k.to_be_bytes()).collect();
-                (h.to_string(), B64.encode(&bytes))
-            })
+        let out: BTreeMap<String, String> = set
+            .hours()
+            .iter()
+            .map(|(h, ids)| (h.to_string(), B64.encode(pack(ids.keys().iter().copied()))))
             .collect();
         out.serialize(s)
     }
@@ -182,12 +156,8 @@ mod seen_serde {
             let bytes = B64
                 .decode(&b)
                 .map_err(|_| serde::de::Error::custom("bad base64 in seen ids"))?;
-            if bytes.len() % 8 != 0 {
-                return Err(serde::de::Error::custom("seen ids are not 8-byte aligned"));
-            }
-            for c in bytes.chunks_exact(8) {
-                set.ids
-                    .insert(u64::from_be_bytes(c.try_into().expect("8 bytes")), hour);
+            for k in unpack(&bytes).map_err(serde::de::Error::custom)? {
+                set.insert_key(k, hour);
             }
         }
         Ok(set)
@@ -197,7 +167,7 @@ mod seen_serde {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{SourceKind, TenantId};
+    use crate::{EventId, SourceKind, TenantId};
     use chrono::TimeZone;
     use serde_json::json;
 

@@ -8,11 +8,13 @@
 //! is cheap to depend on and easy to test.
 
 mod checkpoint;
+pub mod checkpoint_records;
 mod event;
 mod event_id;
 mod ids;
 mod plan;
 mod raw_json;
+mod seen;
 mod window;
 
 pub use checkpoint::{Checkpoint, OutputPosition, SeenSet, CHECKPOINT_VERSION};
@@ -21,4 +23,5 @@ pub use event_id::{canonical_json, EventId, OccurrenceCounter};
 pub use ids::{IdError, Provider, SourceKind, StreamKey, TenantId};
 pub use plan::Plan;
 pub use raw_json::RawJson;
+pub use seen::{hour_of, HourIds};
 pub use window::Window;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use trawl_model::checkpoint_records::CheckpointRecords;
 use trawl_model::{Checkpoint, EventId, OutputPosition, StreamKey};
 
 use super::{cover, Batching, Common, Published, Sink, StreamWrite};
@@ -51,6 +52,8 @@ impl TransactionalSink {
         };
         let mut out = Vec::with_capacity(n);
         let mut stored = Vec::new();
+        // Checkpoint records added to the transaction, to settle once it ends.
+        let mut plans = Vec::new();
         for (i, w) in writes.into_iter().enumerate() {
             let step = async {
                 let position = if w.events.is_empty() {
@@ -61,7 +64,13 @@ impl TransactionalSink {
                 let mut checkpoint = w.checkpoint;
                 if let Some(cp) = &mut checkpoint {
                     cover(cp, &position);
-                    txn.add_checkpoint(cp).await?;
+                    let plan = self.loader.layouts.plan(cp)?;
+                    let added = txn.add_checkpoint_records(&plan).await;
+                    plans.push((cp.stream.clone(), plan));
+                    added.map_err(|e| {
+                        let (stream, plan) = plans.last().expect("just pushed");
+                        crate::segmented::with_numbers(e, stream, plan)
+                    })?;
                 }
                 Ok::<_, KafkaError>((position, checkpoint))
             }
@@ -76,17 +85,31 @@ impl TransactionalSink {
                 }
                 Err(e) => {
                     let _ = txn.abort().await;
+                    self.settle(&plans, false);
                     return spread(e, Some(i), n);
                 }
             }
         }
-        if let Err(e) = txn.commit().await {
+        let committed = txn.commit().await;
+        self.settle(&plans, committed.is_ok());
+        if let Err(e) = committed {
             return spread(e, None, n);
         }
         for cp in &stored {
             self.common.book.remember(cp);
         }
         out.into_iter().map(Ok).collect()
+    }
+}
+
+impl TransactionalSink {
+    /// Records what the checkpoint topic holds after a transaction: its segments when
+    /// it committed, unknown otherwise (an abort is not known to have happened until
+    /// the next transaction starts, so the next save rewrites them).
+    fn settle(&self, plans: &[(StreamKey, CheckpointRecords)], committed: bool) {
+        for (stream, plan) in plans {
+            self.loader.layouts.settle(stream, plan, committed);
+        }
     }
 }
 
