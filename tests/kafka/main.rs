@@ -13,4 +13,5 @@ mod engine_backfill;
 mod engine_live;
 mod engine_oversized;
 mod engine_quota;
+mod engine_zoho_throttle;
 mod preflight;
