@@ -271,7 +271,7 @@ mod tests {
             assert_eq!(t.limit, hundred);
             assert_eq!(i.retry_after.unwrap().at(), now() + Duration::minutes(22));
             assert_eq!(i.limit, Some(100));
-            let text = SourceError::RateLimited(i).to_string();
+            let text = crate::SourceError::RateLimited(i).to_string();
             assert!(text.contains("locked for 1320 s"), "{text}");
             assert!(text.contains("100 requests per 120 s"), "{text}");
         }
@@ -314,7 +314,7 @@ mod tests {
         let (_, t) = throttle_of(400, r#"{"error":{"title":"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED"}}"#);
         assert_eq!(t, crate::error::Throttle::default());
         // A throttle is never a credentials problem.
-        assert!(!SourceError::RateLimited(i).is_permanent());
+        assert!(!crate::SourceError::RateLimited(i).is_permanent());
     }
 
     #[test]

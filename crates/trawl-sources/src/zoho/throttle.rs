@@ -37,20 +37,24 @@ fn unit(word: &str) -> Option<Duration> {
     })
 }
 
-/// `n` units, if representable and at most a day (beyond that the text is not a lock).
+/// `n` units, if at most a century (the source caps a lock much shorter).
 fn times(n: &str, u: Duration) -> Option<Duration> {
     let n: u32 = n.parse().ok()?;
     let d = u.checked_mul(n)?;
-    (d <= Duration::from_secs(86_400 * 365)).then_some(d)
+    (d <= Duration::from_secs(86_400 * 36_525)).then_some(d)
 }
 
 /// "... Try again after 22 minutes." -> 22 minutes (seconds, minutes, hours).
 pub(crate) fn lock_in(text: &str) -> Option<Duration> {
     let w = words(text);
-    let at = w.iter().position(|x| x == "after")?;
-    let n = w.get(at + 1)?;
-    let u = w.get(at + 2).and_then(|u| unit(u)).unwrap_or(Duration::from_secs(1));
-    times(n, u)
+    (0..w.len()).filter(|&i| w[i] == "after").find_map(|at| {
+        let n = w.get(at + 1)?;
+        let u = w
+            .get(at + 2)
+            .and_then(|u| unit(u))
+            .unwrap_or(Duration::from_secs(1));
+        times(n, u)
+    })
 }
 
 /// "more than 100 requests per API in 2 minutes" -> 100 per 120 s; "30 requests per
@@ -107,6 +111,10 @@ mod tests {
         assert_eq!(lock_in("after 999999999999999999 hours"), None);
         assert_eq!(lock_in("after 4294967295 hours"), None);
         assert_eq!(lock_in("Too many requests"), None);
+        assert_eq!(
+            lock_in("Blocked after some requests; try again after 3 minutes"),
+            Some(Duration::from_secs(180))
+        );
     }
 
     #[test]
