@@ -112,11 +112,13 @@ async fn a_zoho_lock_is_waited_out_without_a_call_and_the_backfill_paces_below_t
     );
 
     let watermarks = all_at(&tenants, wm);
-    let b = bed.clone();
-    let published = tokio::task::spawn_blocking(move || b.published())
-        .await
-        .unwrap()
-        .unwrap();
+    // Only the Zoho topic exists (no Zoom tenant).
+    let (brokers, topic, isolation) = (bed.brokers.clone(), bed.event_topic(2), bed.isolation());
+    let published =
+        tokio::task::spawn_blocking(move || truth::read_published(&brokers, &[topic], isolation))
+            .await
+            .unwrap()
+            .unwrap();
     let total = truth::compare(&sim, &tenants, &published, &watermarks, start)
         .unwrap_or_else(|p| panic!("not exactly the ground truth: {p:#?}"));
     assert!(total > 4000, "a backfill of several pages: {total} records");
