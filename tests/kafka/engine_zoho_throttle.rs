@@ -23,7 +23,11 @@ const LOCK_SECS: u64 = 20;
 
 #[actix_rt::test]
 async fn a_zoho_lock_is_waited_out_without_a_call_and_the_backfill_paces_below_the_limit() {
-    let bed = Bed::new("zoho_throttle", KafkaBroker::shared().bootstrap(), Mode::Idempotent);
+    let bed = Bed::new(
+        "zoho_throttle",
+        KafkaBroker::shared().bootstrap(),
+        Mode::Idempotent,
+    );
     let t = FleetTenant {
         id: "zlock".into(),
         zoom: false,
@@ -94,7 +98,10 @@ async fn a_zoho_lock_is_waited_out_without_a_call_and_the_backfill_paces_below_t
     );
     assert!(l.locks >= 1, "the organization was throttled: {l:?}");
     assert_eq!(l.locked_calls, 0, "a call during the lock: {l:?}");
-    assert_eq!(l.locks, 1, "paced below the stated limit after the lock: {l:?}");
+    assert_eq!(
+        l.locks, 1,
+        "paced below the stated limit after the lock: {l:?}"
+    );
     assert!(took <= bound, "{took:.1} s > {bound:.1} s: {l:?}");
     assert!(shown_throttled, "the limiter showed the lock: {limiters:?}");
     let view = limiters
@@ -107,7 +114,9 @@ async fn a_zoho_lock_is_waited_out_without_a_call_and_the_backfill_paces_below_t
         Some((LIMIT, WINDOW_SECS))
     );
     assert!(
-        metrics.contains(r#"trawl_throttle_episodes_total{source="zoho.mail_audit",tenant="zlock"} 1"#),
+        metrics.contains(
+            r#"trawl_throttle_episodes_total{source="zoho.mail_audit",tenant="zlock"} 1"#
+        ),
         "{metrics}"
     );
 

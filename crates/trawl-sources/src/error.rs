@@ -269,7 +269,8 @@ pub struct RateLimitInfo {
     /// Set for a lock-style throttle (Zoho's): the organization is locked out, and every
     /// call made during the lock extends it; what the answer said of the lock and the
     /// limit, where it said it. `None` for a 429 that a short pause answers (Zoom).
-    pub throttle: Option<Throttle>,
+    /// Boxed, like `retry_after_issue`.
+    pub throttle: Option<Box<Throttle>>,
 }
 
 /// What a lock-style throttle said of itself ("Cannot execute more than 100 requests per

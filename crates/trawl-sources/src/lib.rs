@@ -30,7 +30,8 @@ pub use auth::{AccessToken, TokenCache, ZohoCredentials, ZoomCredentials};
 pub use classify::{known_label, pause_cap, KNOWN_LABELS};
 pub use client::HttpClient;
 pub use error::{
-    Cause, LimitType, RateLimitInfo, RetryAfter, RetryAfterIssue, SourceError, StatedLimit, Throttle,
+    Cause, LimitType, RateLimitInfo, RetryAfter, RetryAfterIssue, SourceError, StatedLimit,
+    Throttle,
 };
 pub use limits::{plan_rate_limits, ApiFamily, LimitKey, RateLimits};
 pub use page::{normalize_page, PageEvents};

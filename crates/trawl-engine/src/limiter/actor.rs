@@ -254,9 +254,10 @@ impl RateLimiter {
         if let Some(m) = &self.metrics {
             m.throttle_episode(&t.stream);
         }
-        let lock = t
-            .lock
-            .map_or_else(|| "not stated".to_string(), |l| format!("{} s", l.as_secs()));
+        let lock = t.lock.map_or_else(
+            || "not stated".to_string(),
+            |l| format!("{} s", l.as_secs()),
+        );
         let limit = t
             .limit
             .map_or_else(|| "not stated".to_string(), |l| l.to_string());

@@ -160,7 +160,9 @@ impl Bucket {
     /// New numbers for a running bucket (a tenant joined or left, a reload changed its
     /// rate limits). The day's count stays; the rate keeps its place under the ceiling.
     pub fn reconfigure(&mut self, spec: BucketSpec) {
-        let ceiling = self.stated.map_or(ceiling_of(&spec), |s| ceiling_of(&spec).min(s));
+        let ceiling = self
+            .stated
+            .map_or(ceiling_of(&spec), |s| ceiling_of(&spec).min(s));
         self.rate = (self.rate / self.ceiling * ceiling).min(ceiling);
         self.ceiling = ceiling;
         self.spec = spec;

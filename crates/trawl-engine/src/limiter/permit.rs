@@ -102,7 +102,7 @@ impl Permit {
     /// request to the account until the lock ends), or a per-second 429.
     pub fn rate_limited_by(self, info: &RateLimitInfo) {
         let at = info.retry_after.map(|r| r.at());
-        match (info.kind, info.throttle) {
+        match (info.kind, info.throttle.as_deref()) {
             (LimitType::Daily, _) => self.daily_limit(at),
             (_, Some(t)) => {
                 let throttled = Throttled {

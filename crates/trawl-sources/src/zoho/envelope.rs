@@ -160,7 +160,7 @@ pub(crate) fn read(answer: &Answer, scope: &str, now: DateTime<Utc>) -> Verdict 
             limit: throttle.limit.map(|l| l.requests),
             remaining: None,
             message: (!words.is_empty()).then(|| texts.join(" | ").chars().take(300).collect()),
-            throttle: Some(throttle),
+            throttle: Some(Box::new(throttle)),
         });
     }
     let invalid_token = error_code
@@ -249,7 +249,7 @@ mod tests {
     fn throttle_of(status: u16, body: &str) -> (RateLimitInfo, crate::error::Throttle) {
         match read(&answer(status, &[], body), "tenant z", now()) {
             Verdict::Throttled(i) => {
-                let t = i.throttle.expect("a lock-style throttle");
+                let t = *i.throttle.clone().expect("a lock-style throttle");
                 (i, t)
             }
             other => panic!("{status} {body}: {other:?}"),
@@ -281,7 +281,10 @@ mod tests {
             r#"{"error":{"code":"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED","message":"Cannot execute more than 30 requests per API in 1 minute. Try again after 15 minutes."}}"#,
         );
         assert_eq!(t.lock, Some(Std::from_secs(900)));
-        assert_eq!(t.limit.map(|l| (l.requests, l.per.as_secs())), Some((30, 60)));
+        assert_eq!(
+            t.limit.map(|l| (l.requests, l.per.as_secs())),
+            Some((30, 60))
+        );
         // `message` beside `title`, outside the error object; the code at the top.
         let (_, t) = throttle_of(
             200,
@@ -311,7 +314,10 @@ mod tests {
             r#"{"status":{"code":429,"description":"Too many requests"},"data":{"errorCode":"TOO_MANY_REQUESTS","moreInfo":"Please try again after some time."}}"#,
         );
         assert_eq!((t.lock, i.retry_after), (None, None));
-        let (_, t) = throttle_of(400, r#"{"error":{"title":"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED"}}"#);
+        let (_, t) = throttle_of(
+            400,
+            r#"{"error":{"title":"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED"}}"#,
+        );
         assert_eq!(t, crate::error::Throttle::default());
         // A throttle is never a credentials problem.
         assert!(!crate::SourceError::RateLimited(i).is_permanent());

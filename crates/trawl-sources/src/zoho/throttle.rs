@@ -101,11 +101,19 @@ mod tests {
     #[test]
     fn locks_in_every_unit_and_none_where_unreadable() {
         assert_eq!(
-            lock_in("You have exceeded the permitted number of API calls. Try again after 22 minutes."),
+            lock_in(
+                "You have exceeded the permitted number of API calls. Try again after 22 minutes."
+            ),
             Some(Duration::from_secs(1320))
         );
-        assert_eq!(lock_in("try again after 1 hour"), Some(Duration::from_secs(3600)));
-        assert_eq!(lock_in("Retry after 30 seconds."), Some(Duration::from_secs(30)));
+        assert_eq!(
+            lock_in("try again after 1 hour"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            lock_in("Retry after 30 seconds."),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(lock_in("Retry after 45"), Some(Duration::from_secs(45)));
         assert_eq!(lock_in("Please try again after some time."), None);
         assert_eq!(lock_in("after 999999999999999999 hours"), None);
@@ -125,10 +133,19 @@ mod tests {
                 per: Duration::from_secs(s),
             })
         };
-        assert_eq!(limit_in("Limit of 30 requests per minute exceeded"), l(30, 60));
+        assert_eq!(
+            limit_in("Limit of 30 requests per minute exceeded"),
+            l(30, 60)
+        );
         assert_eq!(limit_in("more than 5 calls in 10 seconds"), l(5, 10));
-        assert_eq!(limit_in("URL_ROLLING_THROTTLES: 1000 requests per API per hour"), l(1000, 3600));
-        assert_eq!(limit_in("Too many requests. Try again after 2 minutes."), None);
+        assert_eq!(
+            limit_in("URL_ROLLING_THROTTLES: 1000 requests per API per hour"),
+            l(1000, 3600)
+        );
+        assert_eq!(
+            limit_in("Too many requests. Try again after 2 minutes."),
+            None
+        );
         assert_eq!(limit_in("0 requests per minute"), None);
         assert_eq!(limit_in("100 requests"), None);
     }

@@ -135,9 +135,9 @@ async fn an_unread_lock_waits_one_two_four_minutes_then_starts_over() {
         l.send(GetState).await.unwrap().throttle.unwrap().episodes,
         3
     );
-    assert!(m.render().contains(
-        r#"trawl_throttle_episodes_total{source="zoho.mail_audit",tenant="a"} 3"#
-    ));
+    assert!(m
+        .render()
+        .contains(r#"trawl_throttle_episodes_total{source="zoho.mail_audit",tenant="a"} 3"#));
     l.send(Feedback::Ok).await.unwrap();
     granted = permit(&l, "a").await;
     l.send(throttle("a", granted, &clock, None)).await.unwrap();
@@ -187,7 +187,10 @@ async fn a_lock_style_bucket_has_one_request_in_flight_at_a_time() {
     let (l2, k) = (l.clone(), key("b"));
     let second = actix::spawn(async move { l2.acquire(&k, Priority::Backfill).await });
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(!second.is_finished(), "granted while the first is in flight");
+    assert!(
+        !second.is_finished(),
+        "granted while the first is in flight"
+    );
     drop(first);
     let second = second.await.unwrap().unwrap();
     let (l3, k) = (l.clone(), key("a"));
