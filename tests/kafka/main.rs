@@ -14,4 +14,5 @@ mod engine_big_checkpoint;
 mod engine_live;
 mod engine_oversized;
 mod engine_quota;
+mod engine_zoho_throttle;
 mod preflight;

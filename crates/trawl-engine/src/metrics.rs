@@ -159,6 +159,11 @@ impl Metrics {
         self.table.rate_limited(key, label, kind);
     }
 
+    /// A throttle episode met by `key`'s request (`trawl_throttle_episodes_total`).
+    pub fn throttle_episode(&self, key: &StreamKey) {
+        self.table.counter(key, C::ThrottleEpisodes).inc();
+    }
+
     /// `trawl_daily_quota_remaining` of a stream's bucket.
     pub fn daily_quota(&self, key: &StreamKey, family: &'static str, label: &'static str) -> Gauge {
         self.table.bucket_gauge(key, family, label, false)

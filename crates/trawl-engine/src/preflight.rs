@@ -102,7 +102,7 @@ pub async fn read_first_page(
             }
             Err(SourceError::RateLimited(info)) if info.kind != LimitType::Daily => {
                 last = info.to_string();
-                permit.rate_limited(info.retry_after.map(|r| r.at()));
+                permit.rate_limited_by(&info);
             }
             Err(e) => {
                 if let SourceError::RateLimited(info) = &e {

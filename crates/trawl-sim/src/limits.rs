@@ -3,7 +3,8 @@
 //! Zoom: a token bucket per (account, family, label) whose capacity is the plan's
 //! per-second limit and which refills at that rate, plus a daily cap that resets at
 //! 00:00 UTC of the simulated clock; a "neighbour app" eats a share of both, all the
-//! time. Zoho: a sliding minute of accepted requests, and a lock period once exceeded.
+//! time. Zoho: a sliding window (a minute, or as configured) of accepted requests, and a
+//! lock period once exceeded, which every call during it may start over.
 //! The limiter also keeps the per-key counters of [`LimitStats`].
 
 use std::collections::{HashMap, VecDeque};
@@ -24,6 +25,8 @@ pub(crate) enum LimitSpec {
     },
     PerMinute {
         per_minute: u32,
+        /// The window `per_minute` counts over (60 000 for a minute).
+        window_ms: i64,
         lock_ms: i64,
         /// A request during the lock starts it over.
         extends: bool,
@@ -120,6 +123,9 @@ impl Limiter {
                     rate_limited_qps: 0,
                     rate_limited_daily: 0,
                     max_rate_1s: 0,
+                    locks: 0,
+                    locked_calls: 0,
+                    lock_until_ms: None,
                 },
             });
         st.stats.requests += 1;
@@ -137,9 +143,10 @@ impl Limiter {
             }) => bucket(st, now, per_second, daily, share),
             Some(LimitSpec::PerMinute {
                 per_minute,
+                window_ms,
                 lock_ms,
                 extends,
-            }) => per_minute_window(st, now, per_minute, lock_ms, extends),
+            }) => per_minute_window(st, now, (per_minute, window_ms), lock_ms, extends),
         };
         match verdict {
             Verdict::Ok { .. } => st.stats.ok += 1,
@@ -199,25 +206,30 @@ fn bucket(st: &mut KeyState, now: i64, per_second: f64, daily: Option<u64>, shar
 fn per_minute_window(
     st: &mut KeyState,
     now: i64,
-    per_minute: u32,
+    (per_window, window_ms): (u32, i64),
     lock_ms: i64,
     extends: bool,
 ) -> Verdict {
-    let limit = f64::from(per_minute) / 60.0;
+    let window_ms = window_ms.max(1);
+    let limit = f64::from(per_window) * 1000.0 / window_ms as f64;
     if now < st.lock_until {
+        st.stats.locked_calls += 1;
         if extends {
             st.lock_until = now + lock_ms.max(1);
+            st.stats.lock_until_ms = Some(st.lock_until);
         }
         return Verdict::Qps {
             limit,
             retry_ms: st.lock_until - now,
         };
     }
-    while st.minute.front().is_some_and(|&t| t <= now - 60_000) {
+    while st.minute.front().is_some_and(|&t| t <= now - window_ms) {
         st.minute.pop_front();
     }
-    if st.minute.len() >= per_minute as usize {
+    if st.minute.len() >= per_window as usize {
         st.lock_until = now + lock_ms.max(1);
+        st.stats.locks += 1;
+        st.stats.lock_until_ms = Some(st.lock_until);
         return Verdict::Qps {
             limit,
             retry_ms: lock_ms.max(1),
@@ -267,6 +279,7 @@ mod tests {
         let l = Limiter::new();
         let spec = Some(LimitSpec::PerMinute {
             per_minute: 3,
+            window_ms: 60_000,
             lock_ms: 30_000,
             extends: false,
         });
@@ -287,6 +300,47 @@ mod tests {
         ));
         assert!(matches!(
             l.check("z", SimFamily::ZohoMail, 60_011, spec),
+            Verdict::Ok { .. }
+        ));
+    }
+
+    #[test]
+    fn a_call_during_the_lock_starts_it_over_and_is_counted() {
+        let l = Limiter::new();
+        let spec = Some(LimitSpec::PerMinute {
+            per_minute: 2,
+            window_ms: 120_000,
+            lock_ms: 22 * 60_000,
+            extends: true,
+        });
+        for t in [0, 1] {
+            assert!(matches!(
+                l.check("z", SimFamily::ZohoMail, t, spec),
+                Verdict::Ok { .. }
+            ));
+        }
+        // The third within 2 minutes locks the organization for 22 minutes.
+        assert!(matches!(
+            l.check("z", SimFamily::ZohoMail, 100_000, spec),
+            Verdict::Qps { .. }
+        ));
+        let lock_end = 100_000 + 22 * 60_000;
+        // A probe a minute before the end starts the lock over.
+        let probe = lock_end - 60_000;
+        assert!(matches!(
+            l.check("z", SimFamily::ZohoMail, probe, spec),
+            Verdict::Qps { retry_ms, .. } if retry_ms == 22 * 60_000
+        ));
+        assert!(matches!(
+            l.check("z", SimFamily::ZohoMail, lock_end + 1, spec),
+            Verdict::Qps { .. }
+        ));
+        let s = &l.stats()[0];
+        assert_eq!((s.locks, s.locked_calls), (1, 2));
+        // Waited out from the last call: admitted.
+        let end = lock_end + 1 + 22 * 60_000;
+        assert!(matches!(
+            l.check("z", SimFamily::ZohoMail, end, spec),
             Verdict::Ok { .. }
         ));
     }

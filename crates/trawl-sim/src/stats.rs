@@ -23,6 +23,16 @@ pub struct LimitStats {
     pub rate_limited_daily: u64,
     /// Most requests (admitted or refused) seen in any sliding second of simulated time.
     pub max_rate_1s: u64,
+    /// Zoho: lock periods begun (the window's limit exceeded).
+    #[serde(default)]
+    pub locks: u64,
+    /// Zoho: requests that arrived while the organization was locked (each extends the
+    /// lock when `lock_extends`); a client that waits locks out makes none.
+    #[serde(default)]
+    pub locked_calls: u64,
+    /// Zoho: the simulated instant (ms) the last lock ended or will end.
+    #[serde(default)]
+    pub lock_until_ms: Option<i64>,
 }
 
 /// Token traffic of one account (Zoom account id or Zoho zoid).

@@ -6,7 +6,8 @@
 //! index time with `lastIndexTime` + `lastEntityId` from the previous answer. Errors
 //! answer in Zoho's envelope (`{"status":{..},"data":{..}}`); throttling as a 429
 //! envelope, or as HTTP 400 or 200 with `URL_ROLLING_THROTTLES_LIMIT_EXCEEDED` and the
-//! lock time only in the message.
+//! lock time only in the message, or in the field shape (HTTP 400, the code in `title`,
+//! the limit and the lock in `error.details.message`).
 
 use actix_web::HttpRequest;
 use serde_json::{json, Value};
@@ -73,6 +74,7 @@ pub(crate) fn activity(sim: &Sim, req: &HttpRequest, zoid: &str) -> Reply {
     let org = &sim.config.zoho_orgs[idx];
     let spec = (!sim.config.unlimited).then_some(LimitSpec::PerMinute {
         per_minute: org.requests_per_minute,
+        window_ms: org.window_secs as i64 * 1000,
         lock_ms: org.lock_secs as i64 * 1000,
         extends: org.lock_extends,
     });
@@ -81,7 +83,7 @@ pub(crate) fn activity(sim: &Sim, req: &HttpRequest, zoid: &str) -> Reply {
         Verdict::Qps { retry_ms, .. }
         | Verdict::Daily {
             reset_ms: retry_ms, ..
-        } => return throttled(org.throttle, retry_ms),
+        } => return throttled(org, retry_ms),
     }
     if let Some(fault) = sim.faults.before(Style::Zoho, false) {
         return fault;
@@ -97,10 +99,20 @@ pub(crate) fn activity(sim: &Sim, req: &HttpRequest, zoid: &str) -> Reply {
     page(sim, req, idx, now)
 }
 
+/// Zoho's way of saying a span: whole minutes (rounded up) from a minute on, else
+/// seconds (tests use short ones).
+fn span(ms: i64) -> String {
+    if ms >= 60_000 {
+        format!("{} minutes", (ms + 59_999) / 60_000)
+    } else {
+        format!("{} seconds", (ms + 999) / 1000)
+    }
+}
+
 /// A throttled request, in the configured form; the lock's end only in the message.
-fn throttled(form: ZohoThrottle, retry_ms: i64) -> Reply {
+fn throttled(org: &crate::config::ZohoOrg, retry_ms: i64) -> Reply {
     let status =
-        match form {
+        match org.throttle {
             ZohoThrottle::Http429 => return err(
                 429,
                 "Too many requests",
@@ -109,19 +121,31 @@ fn throttled(form: ZohoThrottle, retry_ms: i64) -> Reply {
             ),
             ZohoThrottle::Http400 => 400,
             ZohoThrottle::Http200 => 200,
+            ZohoThrottle::Field => {
+                let window = org.window_secs as i64 * 1000;
+                let message = format!(
+                    "Cannot execute more than {} requests per API in {}. Try again after {}.",
+                    org.requests_per_minute,
+                    span(window),
+                    span(retry_ms)
+                );
+                return Resp::json(
+                    400,
+                    &json!({"error": {
+                        "status_code": 400,
+                        "title": "URL_ROLLING_THROTTLES_LIMIT_EXCEEDED",
+                        "details": {"message": message},
+                    }}),
+                )
+                .into();
+            }
         };
-    // Zoho speaks in minutes; a lock shorter than one (tests) in seconds.
-    let when = if retry_ms >= 60_000 {
-        format!("{} minutes", (retry_ms + 59_999) / 60_000)
-    } else {
-        format!("{} seconds", (retry_ms + 999) / 1000)
-    };
     Resp::json(
         status,
         &json!({"error": {
             "code": "URL_ROLLING_THROTTLES_LIMIT_EXCEEDED",
             "title": "URL_ROLLING_THROTTLES_LIMIT_EXCEEDED",
-            "message": format!("You have exceeded the permitted number of API calls. Try again after {when}."),
+            "message": format!("You have exceeded the permitted number of API calls. Try again after {}.", span(retry_ms)),
         }}),
     )
     .into()

@@ -105,6 +105,7 @@ pub(crate) fn rate_limit_from(answer: &Answer, scope: &str, now: DateTime<Utc>) 
         limit: number("x-ratelimit-limit"),
         remaining: number("x-ratelimit-remaining"),
         message,
+        throttle: None,
     }
 }
 

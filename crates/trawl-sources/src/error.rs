@@ -266,6 +266,35 @@ pub struct RateLimitInfo {
     pub remaining: Option<u32>,
     /// The API's own words, if it gave any.
     pub message: Option<String>,
+    /// Set for a lock-style throttle (Zoho's): the organization is locked out, and every
+    /// call made during the lock extends it; what the answer said of the lock and the
+    /// limit, where it said it. `None` for a 429 that a short pause answers (Zoom).
+    /// Boxed, like `retry_after_issue`.
+    pub throttle: Option<Box<Throttle>>,
+}
+
+/// What a lock-style throttle said of itself ("Cannot execute more than 100 requests per
+/// API in 2 minutes. Try again after 22 minutes."), read from wherever the body has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Throttle {
+    /// How long the lock lasts from the answer ("Try again after 22 minutes"); `None`
+    /// when the answer did not say (or said something unreadable).
+    pub lock: Option<std::time::Duration>,
+    /// The limit the answer stated, to pace below from then on.
+    pub limit: Option<StatedLimit>,
+}
+
+/// "more than 100 requests per API in 2 minutes": at most `requests` per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatedLimit {
+    pub requests: u32,
+    pub per: std::time::Duration,
+}
+
+impl fmt::Display for StatedLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} requests per {} s", self.requests, self.per.as_secs())
+    }
 }
 
 impl fmt::Display for RateLimitInfo {
@@ -285,6 +314,15 @@ impl fmt::Display for RateLimitInfo {
         }
         if let Some(i) = &self.retry_after_issue {
             write!(f, "; {i}")?;
+        }
+        if let Some(t) = &self.throttle {
+            match t.lock {
+                Some(l) => write!(f, "; locked for {} s", l.as_secs())?,
+                None => f.write_str("; lock not stated")?,
+            }
+            if let Some(l) = t.limit {
+                write!(f, ", stated limit {l}")?;
+            }
         }
         f.write_str(")")?;
         if let Some(m) = &self.message {

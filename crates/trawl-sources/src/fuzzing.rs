@@ -82,8 +82,8 @@ const ZOHO_THROTTLE: &str = "URL_ROLLING_THROTTLES_LIMIT_EXCEEDED";
 ///   words and a lock of `minutes`: the code in `error.title` with the words in
 ///   `error.details.message` (the shape captured in the field), the code in
 ///   `error.code`, `message` beside `title`; with HTTP 400 and 200. Each must read as
-///   throttling, never as refused credentials; where the words sit beside the code the
-///   stated lock must be waited out (up to the bound).
+///   throttling, never as refused credentials; the stated lock must be waited out (up
+///   to the bound), wherever the words sit.
 pub fn zoho_envelope(shape: u8, minutes: u16, text: &str) {
     use serde_json::json;
     let now = now();
@@ -101,7 +101,7 @@ pub fn zoho_envelope(shape: u8, minutes: u16, text: &str) {
                 0 => (
                     json!({"status_code": status, "title": ZOHO_THROTTLE,
                            "details": {"message": words}}),
-                    false,
+                    true,
                 ),
                 1 => (json!({"code": ZOHO_THROTTLE, "message": words}), true),
                 _ => (json!({"title": ZOHO_THROTTLE, "message": words}), true),

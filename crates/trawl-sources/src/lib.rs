@@ -29,7 +29,10 @@ pub use access::{AccountKey, TenantAccess};
 pub use auth::{AccessToken, TokenCache, ZohoCredentials, ZoomCredentials};
 pub use classify::{known_label, pause_cap, KNOWN_LABELS};
 pub use client::HttpClient;
-pub use error::{Cause, LimitType, RateLimitInfo, RetryAfter, RetryAfterIssue, SourceError};
+pub use error::{
+    Cause, LimitType, RateLimitInfo, RetryAfter, RetryAfterIssue, SourceError, StatedLimit,
+    Throttle,
+};
 pub use limits::{plan_rate_limits, ApiFamily, LimitKey, RateLimits};
 pub use page::{normalize_page, PageEvents};
 pub use scan::{HttpExchange, PageResult, Rejected, RejectedRecord, ScanStep, WindowScan};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use trawl_model::Event;
 use trawl_model::Window;
-use trawl_sources::{LimitType, RejectedRecord, ScanStep, SourceError};
+use trawl_sources::{RejectedRecord, ScanStep, SourceError};
 
 use super::run::StreamLoop;
 use super::Exit;
@@ -101,11 +101,7 @@ impl StreamLoop {
                         label: &label,
                         kind: info.kind.as_str(),
                     });
-                    let at = info.retry_after.map(|r| r.at());
-                    match info.kind {
-                        LimitType::Daily => permit.daily_limit(at),
-                        _ => permit.rate_limited(at),
-                    }
+                    permit.rate_limited_by(&info);
                 }
                 Err(SourceError::Malformed { reason, body }) => {
                     malformed_tries += 1;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use trawl_model::{SourceKind, StreamKey, TenantId};
-use trawl_sources::{AccountKey, LimitKey};
+use trawl_sources::{AccountKey, ApiFamily, LimitKey};
 
 use super::actor::{GetState, LimiterState, RateLimiter, Reconfigure};
 use super::bucket::BucketSpec;
@@ -145,10 +145,16 @@ impl Accounts {
                         let (clock, spec, n) = (self.clock.clone(), want.spec, name.clone());
                         let handover = handover.clone();
                         let day = self.days.remove(&name);
+                        let metrics = Some(self.metrics.clone());
+                        // Zoho: every call during a lock extends it, so none may be in
+                        // flight when a throttle answer comes back.
+                        let one_at_a_time = limit.family == ApiFamily::ZohoMail;
                         let make = move || {
                             RateLimiter::new(n, spec, clock, gauges)
                                 .with_handover(handover)
                                 .with_day(day)
+                                .with_metrics(metrics)
+                                .one_at_a_time(one_at_a_time)
                         };
                         let addr = match &account.worker {
                             Some(worker) => RateLimiter::start_in_arbiter(worker, move |_| make()),

@@ -3,7 +3,8 @@
 //!
 //! Owns: the [`Bucket`] (pacing, daily cap, AIMD) and the queue of waiting requests.
 //! Receives: [`Acquire`] (answered when the request may go), [`Feedback`] (how the API
-//! answered: clean, 429 per-second, 429 daily), [`Reconfigure`] (tenants joined or left)
+//! answered: clean, 429 per-second, 429 daily, a lock-style throttle: no permit until the
+//! lock ends, see [`super::throttle`]), [`Reconfigure`] (tenants joined or left)
 //! and [`GetState`]. Sends nothing but the permits. Waiters are served live polls first,
 //! then backfill, and round-robin by stream within each, so one stream's backfill cannot
 //! starve another's live poll. Streams reach it through a
@@ -20,8 +21,9 @@ use tokio::time::Instant;
 use trawl_model::StreamKey;
 
 use super::bucket::{Bucket, BucketSpec, BucketState, Denied};
+use super::throttle::{Lockout, ThrottleView, Throttled, STATED_SHARE};
 use crate::clock::Clock;
-use crate::metrics::Gauge;
+use crate::metrics::{Gauge, Metrics};
 
 /// Whether a request serves a live poll or a backfill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,7 +47,7 @@ pub struct Acquire {
 pub struct PermitRefused;
 
 /// How the API answered a request that held a permit.
-#[derive(Message, Debug, Clone, Copy)]
+#[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub enum Feedback {
     Ok,
@@ -59,7 +61,17 @@ pub enum Feedback {
     DailyLimit {
         until: Option<DateTime<Utc>>,
     },
+    /// A lock-style throttle (Zoho's): no request until the lock ends, then below the
+    /// stated limit.
+    Throttled(Throttled),
+    /// The permit was dropped without an answer (the request failed before one came, or
+    /// was never sent): the bucket learns nothing but that it is no longer in flight.
+    Released,
 }
+
+/// How long a one-at-a-time bucket waits for a granted permit's answer before it
+/// stops counting it as in flight (a permit lost with its cancelled caller).
+pub const MAX_IN_FLIGHT: Duration = Duration::from_secs(120);
 
 #[derive(Message)]
 #[rtype(result = "LimiterState")]
@@ -83,6 +95,11 @@ pub struct LimiterState {
     pub waiting: usize,
     /// When the daily cap is spent: until when.
     pub blocked_until: Option<DateTime<Utc>>,
+    /// While a lock-style throttle lasts: no request to the account before this.
+    pub throttled_until: Option<DateTime<Utc>>,
+    /// The last throttle episode (lock, stated limit, count), if there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottleView>,
 }
 
 type Waiter = oneshot::Sender<Result<Instant, PermitRefused>>;
@@ -144,6 +161,14 @@ pub struct RateLimiter {
     /// In a cluster, for a bucket made when its account moved here: observes the time
     /// from the assignment to the account's first granted request (once per account).
     handover: Option<Handover>,
+    lockout: Lockout,
+    /// Counts throttle episodes (`trawl_throttle_episodes_total`).
+    metrics: Option<Arc<Metrics>>,
+    /// One request in flight at a time (an API whose every call during a lock extends
+    /// it: a second request sent before the first one's throttle answer came back would).
+    one_at_a_time: bool,
+    /// When the permit still unanswered was granted.
+    in_flight: Option<Instant>,
 }
 
 /// See [`RateLimiter::with_handover`].
@@ -159,6 +184,18 @@ impl RateLimiter {
     /// Observes the account's handover time at the first permit granted.
     pub fn with_handover(mut self, handover: Option<Handover>) -> Self {
         self.handover = handover;
+        self
+    }
+
+    /// Grants the next permit only once the last one is answered (or dropped).
+    pub fn one_at_a_time(mut self, on: bool) -> Self {
+        self.one_at_a_time = on;
+        self
+    }
+
+    /// Counts throttle episodes into `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -190,7 +227,49 @@ impl RateLimiter {
             blocked_until: None,
             daily_gauges,
             handover: None,
+            lockout: Lockout::default(),
+            metrics: None,
+            one_at_a_time: false,
+            in_flight: None,
         }
+    }
+
+    /// A lock-style throttle: shut the bucket until the lock ends; on a new episode,
+    /// pace below the stated limit (or slow down, when none was stated), say so once at
+    /// INFO and count it.
+    fn throttled(&mut self, t: Throttled) {
+        let (now, utc) = (Instant::now(), self.clock.now());
+        let v = self.lockout.on_throttle(&t, now, utc);
+        let resume = self.clock.instant_at(v.resume);
+        match t.limit {
+            Some(l) => {
+                self.bucket.lock(resume);
+                self.bucket.pace_below(l.requests, l.per, STATED_SHARE);
+            }
+            None => self.bucket.on_rate_limited(now, t.granted, Some(resume)),
+        }
+        if !v.new_episode {
+            return;
+        }
+        if let Some(m) = &self.metrics {
+            m.throttle_episode(&t.stream);
+        }
+        let lock = t.lock.map_or_else(
+            || "not stated".to_string(),
+            |l| format!("{} s", l.as_secs()),
+        );
+        let limit = t
+            .limit
+            .map_or_else(|| "not stated".to_string(), |l| l.to_string());
+        tracing::info!(
+            tenant = %t.stream.tenant,
+            source = %t.stream.source,
+            limiter = %self.name,
+            until = %v.resume,
+            %lock,
+            %limit,
+            "throttled by the API: no request to this account until the lock ends, then below the stated limit"
+        );
     }
 
     fn next_waiter(&mut self) -> Option<Waiter> {
@@ -209,6 +288,14 @@ impl RateLimiter {
         }
         while self.has_waiters() {
             let now = Instant::now();
+            if let Some(t) = self.in_flight.filter(|_| self.one_at_a_time) {
+                if now < t + MAX_IN_FLIGHT {
+                    // Its answer pumps again.
+                    self.sleep_until(ctx, t + MAX_IN_FLIGHT);
+                    break;
+                }
+                self.in_flight = None;
+            }
             match self.bucket.try_acquire(now, self.clock.now()) {
                 Ok(()) => {
                     self.blocked_until = None;
@@ -221,7 +308,9 @@ impl RateLimiter {
                         Some(w) => {
                             // A waiter that vanished between pop and send loses its
                             // permit; the request was never sent, which only costs pace.
-                            let _ = w.send(Ok(now));
+                            if w.send(Ok(now)).is_ok() {
+                                self.in_flight = Some(now);
+                            }
                         }
                         None => break,
                     }
@@ -298,8 +387,17 @@ impl Handler<Feedback> for RateLimiter {
     type Result = ();
 
     fn handle(&mut self, msg: Feedback, ctx: &mut Context<Self>) {
+        // A clean answer changes nothing a sleeping pump waits for, unless the bucket
+        // waited for that answer (one at a time).
+        let quiet = matches!(msg, Feedback::Ok | Feedback::Released) && !self.one_at_a_time;
+        self.in_flight = None;
         match msg {
-            Feedback::Ok => self.bucket.on_success(),
+            Feedback::Released => {}
+            Feedback::Ok => {
+                self.bucket.on_success();
+                self.lockout.on_ok(self.clock.now());
+            }
+            Feedback::Throttled(t) => self.throttled(t),
             Feedback::RateLimited { granted, retry_at } => {
                 let at = retry_at.map(|t| self.clock.instant_at(t));
                 self.bucket.on_rate_limited(Instant::now(), granted, at);
@@ -309,7 +407,7 @@ impl Handler<Feedback> for RateLimiter {
                 self.bucket.on_daily_limit(self.clock.now(), until);
             }
         }
-        if !matches!(msg, Feedback::Ok) {
+        if !quiet {
             self.pump(ctx);
         }
     }
@@ -334,6 +432,8 @@ impl Handler<GetState> for RateLimiter {
             state: self.bucket.state(Instant::now()),
             waiting: self.live.len() + self.backfill.len(),
             blocked_until: self.blocked_until,
+            throttled_until: self.lockout.until(self.clock.now()),
+            throttle: self.lockout.view().cloned(),
         })
     }
 }

@@ -15,6 +15,10 @@
 //!
 //! Daily cap: counted per UTC day; when spent (or when the API says so), the bucket
 //! waits for the next 00:00 UTC.
+//!
+//! A lock-style throttle (Zoho's, see [`super::throttle`]) shuts the bucket until the
+//! lock ends ([`Bucket::lock`]) and caps the ceiling below the limit the answer stated
+//! ([`Bucket::pace_below`]) for the rest of the bucket's life.
 
 use std::time::Duration;
 
@@ -102,6 +106,8 @@ pub struct Bucket {
     daily_blocked_until: Option<DateTime<Utc>>,
     /// When the rate was last lowered.
     last_decrease: Option<Instant>,
+    /// The rate a lock-style throttle's stated limit allows (times its margin).
+    stated: Option<f64>,
 }
 
 /// A snapshot for `/status` and metrics.
@@ -130,6 +136,7 @@ impl Bucket {
             used_today: 0,
             daily_blocked_until: None,
             last_decrease: None,
+            stated: None,
         }
     }
 
@@ -153,7 +160,9 @@ impl Bucket {
     /// New numbers for a running bucket (a tenant joined or left, a reload changed its
     /// rate limits). The day's count stays; the rate keeps its place under the ceiling.
     pub fn reconfigure(&mut self, spec: BucketSpec) {
-        let ceiling = ceiling_of(&spec);
+        let ceiling = self
+            .stated
+            .map_or(ceiling_of(&spec), |s| ceiling_of(&spec).min(s));
         self.rate = (self.rate / self.ceiling * ceiling).min(ceiling);
         self.ceiling = ceiling;
         self.spec = spec;
@@ -216,6 +225,25 @@ impl Bucket {
             self.rate = (self.rate * DECREASE).max(self.ceiling * FLOOR_SHARE);
             self.last_decrease = Some(now);
         }
+    }
+
+    /// A lock-style throttle: no permit before `until`.
+    pub fn lock(&mut self, until: Instant) {
+        self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+        self.next_at = self.next_at.max(until);
+    }
+
+    /// From now on at most `share` of `requests` per `per` (the limit a throttle stated),
+    /// spaced evenly, so no window of `per` ever holds more than the share.
+    pub fn pace_below(&mut self, requests: u32, per: Duration, share: f64) {
+        if per.is_zero() || requests == 0 {
+            return;
+        }
+        let stated = (f64::from(requests) * share / per.as_secs_f64()).max(1e-4);
+        let stated = self.stated.map_or(stated, |s| s.min(stated));
+        self.stated = Some(stated);
+        self.ceiling = self.ceiling.min(stated);
+        self.rate = self.rate.min(self.ceiling);
     }
 
     /// A daily 429: nothing more today (until `until`, or the next 00:00 UTC).
@@ -365,6 +393,36 @@ mod tests {
         assert!((state.ceiling - 5.0 * SAFETY).abs() < 1e-9);
         assert_eq!(state.rate, state.ceiling);
         assert_eq!((state.used_today, state.daily_cap), (1, Some(15_000)));
+    }
+
+    #[test]
+    fn a_lock_shuts_the_bucket_and_a_stated_limit_caps_it_for_good() {
+        let start = Instant::now();
+        let mut q = Bucket::new(spec(10.0, None, 1.0), start, noon());
+        q.try_acquire(start, noon()).unwrap();
+        let end = start + Duration::from_secs(22 * 60);
+        q.lock(end);
+        q.lock(start + Duration::from_secs(60));
+        assert_eq!(
+            q.try_acquire(end - Duration::from_millis(1), noon()),
+            Err(Denied::Until(end))
+        );
+        q.pace_below(100, Duration::from_secs(120), 0.9);
+        let g = grants_in(&mut q, end, 240);
+        // 90 per 2 minutes, evenly: never more than 91 in any 2 minutes.
+        assert!((179..=181).contains(&g.len()), "{}", g.len());
+        for (i, t) in g.iter().enumerate() {
+            let n = g[i..]
+                .iter()
+                .take_while(|u| **u < *t + Duration::from_secs(120))
+                .count();
+            assert!(n <= 91, "{n} in 2 minutes");
+        }
+        for _ in 0..10_000 {
+            q.on_success();
+        }
+        q.reconfigure(spec(20.0, None, 1.0));
+        assert!((q.state(end).ceiling - 0.75).abs() < 1e-9, "the cap stays");
     }
 
     #[test]

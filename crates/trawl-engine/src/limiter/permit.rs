@@ -1,15 +1,19 @@
 //! The handle a stream holds on its bucket's `RateLimiter`: [`LimiterHandle::acquire`]
 //! waits for a [`Permit`]; the permit carries the API's answer back
-//! ([`Permit::answered`], [`Permit::rate_limited`], [`Permit::daily_limit`]). A permit
-//! dropped without an answer (the request failed before one came) tells the bucket
-//! nothing.
+//! ([`Permit::answered`], [`Permit::rate_limited_by`]: a per-second or daily 429, or a
+//! lock-style throttle). A permit
+//! dropped without an answer (the request failed before one came) tells the bucket only
+//! that it is no longer in flight.
 
 use actix::Addr;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use trawl_model::StreamKey;
 
+use trawl_sources::{LimitType, RateLimitInfo};
+
 use super::actor::{Acquire, Feedback, Priority, RateLimiter};
+use super::throttle::Throttled;
 
 /// The limiter stopped before granting a permit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -44,7 +48,9 @@ impl LimiterHandle {
             .map_err(|_| LimiterGone)?;
         Ok(Permit {
             granted,
+            stream: stream.clone(),
             limiter: self.addr.clone(),
+            answered: false,
         })
     }
 }
@@ -52,7 +58,18 @@ impl LimiterHandle {
 /// Leave to send one request; say how the API answered.
 pub struct Permit {
     granted: Instant,
+    stream: StreamKey,
     limiter: Addr<RateLimiter>,
+    /// Feedback was sent (else dropping it says [`Feedback::Released`]).
+    answered: bool,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.limiter.do_send(Feedback::Released);
+        }
+    }
 }
 
 impl Permit {
@@ -62,19 +79,42 @@ impl Permit {
 
     /// A clean answer (the bucket probes a little higher).
     pub fn answered(self) {
-        self.limiter.do_send(Feedback::Ok);
+        self.tell(Feedback::Ok);
+    }
+
+    fn tell(mut self, feedback: Feedback) {
+        self.answered = true;
+        self.limiter.do_send(feedback);
     }
 
     /// A per-second 429, with the instant `Retry-After` named, if any.
     pub fn rate_limited(self, retry_at: Option<DateTime<Utc>>) {
-        self.limiter.do_send(Feedback::RateLimited {
-            granted: self.granted,
-            retry_at,
-        });
+        let granted = self.granted;
+        self.tell(Feedback::RateLimited { granted, retry_at });
     }
 
     /// A daily-cap 429: nothing more until `until` (or the next 00:00 UTC).
     pub fn daily_limit(self, until: Option<DateTime<Utc>>) {
-        self.limiter.do_send(Feedback::DailyLimit { until });
+        self.tell(Feedback::DailyLimit { until });
+    }
+
+    /// Any rate-limit answer, by what it was: a daily cap, a lock-style throttle (no
+    /// request to the account until the lock ends), or a per-second 429.
+    pub fn rate_limited_by(self, info: &RateLimitInfo) {
+        let at = info.retry_after.map(|r| r.at());
+        match (info.kind, info.throttle.as_deref()) {
+            (LimitType::Daily, _) => self.daily_limit(at),
+            (_, Some(t)) => {
+                let throttled = Throttled {
+                    stream: self.stream.clone(),
+                    granted: self.granted,
+                    until: at,
+                    lock: t.lock,
+                    limit: t.limit,
+                };
+                self.tell(Feedback::Throttled(throttled));
+            }
+            _ => self.rate_limited(at),
+        }
     }
 }

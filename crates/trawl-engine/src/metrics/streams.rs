@@ -29,6 +29,7 @@ pub(crate) enum C {
     Restarts,
     RetentionSkipped,
     LateDropped,
+    ThrottleEpisodes,
 }
 
 /// Gauges of a stream (indexes into [`StreamSeries::gauges`]).
@@ -39,7 +40,7 @@ pub(crate) enum G {
     PollInterval,
 }
 
-const COUNTERS: [(C, &str, &str); 8] = [
+const COUNTERS: [(C, &str, &str); 9] = [
     (C::Pages, "trawl_pages_fetched_total", "Source API pages fetched and parsed (one per successful page request)."),
     (C::Events, "trawl_events_published_total", "Events published to Kafka and acknowledged (new records only; duplicates are skipped)."),
     (C::Duplicates, "trawl_duplicates_skipped_total", "Records skipped because their id was already published (re-read lookback, restarted windows, read-back after a crash)."),
@@ -48,6 +49,7 @@ const COUNTERS: [(C, &str, &str); 8] = [
     (C::Restarts, "trawl_fetcher_restarts_total", "Stream fetchers restarted by the supervisor after a failure."),
     (C::RetentionSkipped, "trawl_retention_skipped_seconds_total", "Seconds of the stream's period the API no longer held when the stream reached them (its watermark fell behind the API's retention)."),
     (C::LateDropped, "trawl_late_records_dropped_total", "Records the API answered later than the stream's lookback allows (their time lies before every window still to be read): not published."),
+    (C::ThrottleEpisodes, "trawl_throttle_episodes_total", "Lock-style throttles (Zoho's) met by the stream's requests: each episode once, however many answers it took (its account's bucket made no request until the lock ended)."),
 ];
 
 const GAUGES: [(G, &str, &str); 3] = [
@@ -87,7 +89,7 @@ const QUOTA_LIMIT: (&str, &str) = (
 
 /// One stream's values (or one source's, without the tenant label).
 pub(crate) struct StreamSeries {
-    counters: [AtomicU64; 8],
+    counters: [AtomicU64; 9],
     gauges: [AtomicI64; 3],
     /// Requests by HTTP status (`None`: no answer).
     http: Mutex<Vec<(Option<u16>, u64)>>,

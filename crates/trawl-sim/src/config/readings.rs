@@ -113,6 +113,10 @@ pub enum ZohoThrottle {
     Http400,
     /// The same body with HTTP 200.
     Http200,
+    /// The shape captured in the field: HTTP 400, the code in `title`, the limit and the
+    /// lock only in `details.message` ("Cannot execute more than 100 requests per API in
+    /// 2 minutes. Try again after 22 minutes.").
+    Field,
 }
 
 /// The text of Zoom's 401 (code 124) for a token another holder voided.

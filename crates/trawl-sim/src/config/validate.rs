@@ -80,6 +80,9 @@ impl SimConfig {
                     "zoho_orgs[{i}].refresh_token: shared with another org"
                 ));
             }
+            if o.window_secs == 0 {
+                problems.push(format!("zoho_orgs[{i}].window_secs: must be > 0"));
+            }
             if o.requests_per_minute == 0 {
                 problems.push(format!("zoho_orgs[{i}].requests_per_minute: must be > 0"));
             }

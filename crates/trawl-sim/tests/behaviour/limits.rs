@@ -239,6 +239,45 @@ async fn zoho_throttles_with_its_own_body_and_a_lock_period() {
 }
 
 #[tokio::test]
+async fn zoho_field_shape_states_limit_and_lock_and_every_call_extends_it() {
+    let mut cfg = config();
+    cfg.zoho_orgs = vec![ZohoOrg {
+        requests_per_minute: 2,
+        window_secs: 120,
+        lock_secs: 22 * 60,
+        throttle: trawl_sim::ZohoThrottle::Field,
+        lock_extends: true,
+        ..ZohoOrg::new("5001")
+    }];
+    let fx = Fx::start(cfg).await;
+    let tok = fx.zoho_token("5001").await;
+    for _ in 0..2 {
+        assert_eq!(fx.zoho("limit=1", &tok).await.status, 200);
+    }
+    let a = fx.zoho("limit=1", &tok).await;
+    assert_eq!(a.status, 400);
+    let e = &a.json()["error"];
+    assert_eq!(e["title"], "URL_ROLLING_THROTTLES_LIMIT_EXCEEDED");
+    assert_eq!(e["status_code"], 400);
+    assert_eq!(
+        e["details"]["message"],
+        "Cannot execute more than 2 requests per API in 2 minutes. Try again after 22 minutes."
+    );
+    // A probe a minute before the end starts the lock over.
+    fx.sim.advance(secs(21 * 60));
+    assert_eq!(fx.zoho("limit=1", &tok).await.status, 400);
+    fx.sim.advance(secs(21 * 60));
+    assert_eq!(fx.zoho("limit=1", &tok).await.status, 400);
+    fx.sim.advance(secs(22 * 60));
+    let tok = fx.zoho_token("5001").await;
+    assert_eq!(fx.zoho("limit=1", &tok).await.status, 200);
+    let st = fx.sim.stats();
+    let l = st.limit("5001", SimFamily::ZohoMail).unwrap();
+    assert_eq!((l.locks, l.locked_calls, l.ok), (1, 2, 3));
+    fx.sim.stop().await;
+}
+
+#[tokio::test]
 async fn business_limits_follow_the_plan_table() {
     let fx = Fx::start(SimConfig {
         zoom_accounts: vec![ZoomAccount::new("big", Plan::Business, true)],

@@ -87,6 +87,7 @@ pub(crate) fn classify_token_answer(
                     limit: None,
                     remaining: None,
                     message: Some(text),
+                    throttle: None,
                 }))
             } else if error == "invalid_client" {
                 // Zoho's answer for a client it does not know, which is what a refresh

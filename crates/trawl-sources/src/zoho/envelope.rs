@@ -1,8 +1,10 @@
 //! What a Zoho answer says about itself, read from its envelope only: `status.code`,
 //! `data.errorCode` / `data.moreInfo`, or the `error` object of Zoho's throttling
-//! (`URL_ROLLING_THROTTLES_LIMIT_EXCEEDED`, seen with HTTP 400 and 200, its lock time only
-//! in the message: "... Try again after 22 minutes."). The audit records inside `data`
-//! are never looked at here: a record that mentions `INVALID_OAUTHTOKEN` is a record.
+//! (`URL_ROLLING_THROTTLES_LIMIT_EXCEEDED` in `title` or `code`, seen with HTTP 400 and
+//! 200; the lock time and the limit only in a message: `error.details.message`,
+//! `error.message`, a top-level `message` or the status description, read by
+//! [`super::throttle`]). The audit records inside `data` are never looked at here: a
+//! record that mentions `INVALID_OAUTHTOKEN` is a record.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::de::IgnoredAny;
@@ -31,6 +33,10 @@ pub(crate) enum Verdict {
 struct Envelope {
     #[serde(default)]
     status: Option<StatusPart>,
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+    #[serde(default)]
+    message: Option<serde_json::Value>,
     #[serde(default)]
     data: Option<DataPart>,
     #[serde(default)]
@@ -66,9 +72,17 @@ enum ErrorPart {
         #[serde(default)]
         title: Option<String>,
         #[serde(default)]
-        message: Option<String>,
+        message: Option<serde_json::Value>,
+        /// `{"message": ".."}` in the field shape (or a bare text).
+        #[serde(default)]
+        details: Option<serde_json::Value>,
     },
     Text(String),
+}
+
+/// A JSON value's text, if it is one.
+fn text(v: Option<&serde_json::Value>) -> Option<String> {
+    v.and_then(|v| v.as_str()).map(str::to_string)
 }
 
 const THROTTLE_CODES: [&str; 4] = [
@@ -93,31 +107,49 @@ pub(crate) fn read(answer: &Answer, scope: &str, now: DateTime<Utc>) -> Verdict 
         .and_then(|c| u16::try_from(c).ok())
         .filter(|c| (100..600).contains(c));
     let error_code = env.data.as_ref().and_then(|d| d.error_code.clone());
-    let (err_code, err_message) = match &env.error {
+    let (err_codes, err_message, details) = match &env.error {
         Some(ErrorPart::Object {
             code,
             title,
             message,
+            details,
         }) => (
-            code.as_ref()
-                .and_then(|c| c.as_str().map(str::to_string))
-                .or_else(|| title.clone()),
-            message.clone(),
+            vec![text(code.as_ref()), title.clone()],
+            text(message.as_ref()),
+            details
+                .as_ref()
+                .and_then(|d| text(d.get("message")).or_else(|| text(Some(d)))),
         ),
-        Some(ErrorPart::Text(t)) => (Some(t.clone()), None),
-        None => (None, None),
+        Some(ErrorPart::Text(t)) => (vec![Some(t.clone())], None, None),
+        None => (Vec::new(), None, None),
     };
-    let words = err_message
-        .clone()
-        .or_else(|| env.data.as_ref().and_then(|d| d.more_info.clone()))
-        .or_else(|| env.status.as_ref().and_then(|s| s.description.clone()))
-        .unwrap_or_default();
-    let throttle_code = [err_code.as_deref(), error_code.as_deref()]
-        .into_iter()
+    let mut err_codes = err_codes;
+    err_codes.push(text(env.code.as_ref()));
+    let err_code = err_codes.iter().flatten().next().cloned();
+    // Every text that may state the lock or the limit, most specific first.
+    let texts: Vec<String> = [
+        details,
+        err_message,
+        text(env.message.as_ref()),
+        env.data.as_ref().and_then(|d| d.more_info.clone()),
+        env.status.as_ref().and_then(|s| s.description.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|t| !t.trim().is_empty())
+    .collect();
+    let words = texts.first().cloned().unwrap_or_default();
+    let throttle_code = err_codes
+        .iter()
         .flatten()
+        .chain(error_code.iter())
         .any(|c| THROTTLE_CODES.iter().any(|t| c.eq_ignore_ascii_case(t)));
     if throttle_code || answer.status == 429 || code == Some(429) {
-        let stated = lock_in(&words).and_then(|d| now.checked_add_signed(d));
+        let throttle = super::throttle::read(texts.iter().map(String::as_str));
+        let stated = throttle
+            .lock
+            .and_then(|d| Duration::from_std(d).ok())
+            .and_then(|d| now.checked_add_signed(d));
         let (retry_after, issue) = bounded_lock(stated, now);
         return Verdict::Throttled(RateLimitInfo {
             scope: scope.to_string(),
@@ -125,9 +157,10 @@ pub(crate) fn read(answer: &Answer, scope: &str, now: DateTime<Utc>) -> Verdict 
             kind: LimitType::Unknown,
             retry_after,
             retry_after_issue: issue,
-            limit: None,
+            limit: throttle.limit.map(|l| l.requests),
             remaining: None,
-            message: (!words.is_empty()).then(|| words.chars().take(300).collect()),
+            message: (!words.is_empty()).then(|| texts.join(" | ").chars().take(300).collect()),
+            throttle: Some(Box::new(throttle)),
         });
     }
     let invalid_token = error_code
@@ -169,23 +202,6 @@ fn bounded_lock(
     }
 }
 
-/// "... Try again after 22 minutes." -> 22 minutes (seconds, minutes, hours).
-pub(crate) fn lock_in(text: &str) -> Option<Duration> {
-    let lower = text.to_ascii_lowercase();
-    let at = lower.find("after")? + "after".len();
-    let mut words = lower[at..].split(|c: char| c.is_whitespace() || c == '.' || c == ',');
-    let number = words.find(|w| !w.is_empty())?;
-    let n: i64 = number.parse().ok()?;
-    let unit = words.find(|w| !w.is_empty()).unwrap_or("seconds");
-    let d = match unit.trim_end_matches('s') {
-        "second" | "sec" => Duration::try_seconds(n)?,
-        "minute" | "min" => Duration::try_minutes(n)?,
-        "hour" | "hr" => Duration::try_hours(n)?,
-        _ => return None,
-    };
-    (d >= Duration::zero()).then_some(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,23 +210,6 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
-    }
-
-    #[test]
-    fn the_lock_time_is_read_from_the_message() {
-        assert_eq!(
-            lock_in(
-                "You have exceeded the permitted number of API calls. Try again after 22 minutes."
-            ),
-            Some(Duration::minutes(22))
-        );
-        assert_eq!(lock_in("try again after 1 hour"), Some(Duration::hours(1)));
-        assert_eq!(
-            lock_in("Retry after 30 seconds."),
-            Some(Duration::seconds(30))
-        );
-        assert_eq!(lock_in("Please try again after some time."), None);
-        assert_eq!(lock_in("after 999999999999999999 hours"), None);
     }
 
     #[test]
@@ -244,6 +243,84 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The lock and the limit of a throttled answer, or a panic saying what it was.
+    fn throttle_of(status: u16, body: &str) -> (RateLimitInfo, crate::error::Throttle) {
+        match read(&answer(status, &[], body), "tenant z", now()) {
+            Verdict::Throttled(i) => {
+                let t = *i.throttle.clone().expect("a lock-style throttle");
+                (i, t)
+            }
+            other => panic!("{status} {body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_shape_of_api_facts_gives_its_lock_and_limit() {
+        use crate::error::StatedLimit;
+        use std::time::Duration as Std;
+        let field = r#"{"error":{"status_code":400,"title":"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED","details":{"message":"Cannot execute more than 100 requests per API in 2 minutes. Try again after 22 minutes."}}}"#;
+        let hundred = Some(StatedLimit {
+            requests: 100,
+            per: Std::from_secs(120),
+        });
+        for status in [400, 200] {
+            let (i, t) = throttle_of(status, field);
+            assert_eq!(t.lock, Some(Std::from_secs(22 * 60)));
+            assert_eq!(t.limit, hundred);
+            assert_eq!(i.retry_after.unwrap().at(), now() + Duration::minutes(22));
+            assert_eq!(i.limit, Some(100));
+            let text = crate::SourceError::RateLimited(i).to_string();
+            assert!(text.contains("locked for 1320 s"), "{text}");
+            assert!(text.contains("100 requests per 120 s"), "{text}");
+        }
+        // The code in `code`, the words in `message` beside it.
+        let (_, t) = throttle_of(
+            400,
+            r#"{"error":{"code":"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED","message":"Cannot execute more than 30 requests per API in 1 minute. Try again after 15 minutes."}}"#,
+        );
+        assert_eq!(t.lock, Some(Std::from_secs(900)));
+        assert_eq!(
+            t.limit.map(|l| (l.requests, l.per.as_secs())),
+            Some((30, 60))
+        );
+        // `message` beside `title`, outside the error object; the code at the top.
+        let (_, t) = throttle_of(
+            200,
+            r#"{"error":{"title":"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED"},"message":"Try again after 2 minutes."}"#,
+        );
+        assert_eq!((t.lock, t.limit), (Some(Std::from_secs(120)), None));
+        let (_, t) = throttle_of(
+            400,
+            r#"{"code":"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED","message":"more than 10 requests per API in 2 minutes; try again after 3 minutes"}"#,
+        );
+        assert_eq!(t.lock, Some(Std::from_secs(180)));
+        // Only the status description says it.
+        let (_, t) = throttle_of(
+            429,
+            r#"{"status":{"code":429,"description":"Too many requests. Try again after 5 minutes."},"data":{"errorCode":"TOO_MANY_REQUESTS"}}"#,
+        );
+        assert_eq!(t.lock, Some(Std::from_secs(300)));
+        // Details as a bare text.
+        let (_, t) = throttle_of(
+            400,
+            r#"{"error":{"title":"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED","details":"Try again after 1 hour."}}"#,
+        );
+        assert_eq!(t.lock, Some(Std::from_secs(3600)));
+        // No lock anywhere: still a throttle, its lock unknown (waited out in steps).
+        let (i, t) = throttle_of(
+            429,
+            r#"{"status":{"code":429,"description":"Too many requests"},"data":{"errorCode":"TOO_MANY_REQUESTS","moreInfo":"Please try again after some time."}}"#,
+        );
+        assert_eq!((t.lock, i.retry_after), (None, None));
+        let (_, t) = throttle_of(
+            400,
+            r#"{"error":{"title":"URL_ROLLING_THROTTLES_LIMIT_EXCEEDED"}}"#,
+        );
+        assert_eq!(t, crate::error::Throttle::default());
+        // A throttle is never a credentials problem.
+        assert!(!crate::SourceError::RateLimited(i).is_permanent());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub(crate) mod envelope;
 pub mod mail_audit;
+pub(crate) mod throttle;
 
 use std::fmt;
 use std::str::FromStr;
