@@ -134,6 +134,7 @@ impl Metrics {
             duplicates: t.counter(key, C::Duplicates),
             lag: t.gauge(key, G::Lag),
             last_success: t.gauge(key, G::LastSuccess),
+            gaps: t.gauge(key, G::Gaps),
             malformed: t.counter(key, C::Malformed),
             dead_letters: t.counter(key, C::DeadLetters),
             restarts: t.counter(key, C::Restarts),
@@ -143,7 +144,7 @@ impl Metrics {
             wait: self.rate_limit_wait.with_label_values(&[src]),
         };
         // Series a running stream always has, so dashboards see 0, not nothing.
-        for g in [&m.lag, &m.last_success] {
+        for g in [&m.lag, &m.last_success, &m.gaps] {
             if g.get() == i64::MIN {
                 g.set(0);
             }
@@ -221,6 +222,8 @@ pub struct StreamMetrics {
     pub duplicates: Counter,
     pub lag: Gauge,
     pub last_success: Gauge,
+    /// Open gaps of the stream.
+    pub gaps: Gauge,
     pub malformed: Counter,
     pub dead_letters: Counter,
     pub restarts: Counter,

@@ -74,6 +74,9 @@ pub struct StreamStatus {
     /// The last span the stream could not fetch because the API no longer held it (its
     /// watermark had fallen behind the API's retention); `None` if that never happened.
     pub behind_retention: Option<RetentionGap>,
+    /// Windows given up on for now (see `trawl_gaps`): time range, reason, first seen,
+    /// tries and the next try.
+    pub gaps: Vec<trawl_model::Gap>,
     /// Records the API answered later than the lookback allows, not published (see
     /// `trawl_late_records_dropped_total`).
     pub late_dropped: u64,
@@ -104,6 +107,7 @@ impl StreamStatus {
             rate_limited: 0,
             waiting: false,
             behind_retention: None,
+            gaps: Vec::new(),
             late_dropped: 0,
         }
     }

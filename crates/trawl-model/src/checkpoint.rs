@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::StreamKey;
 pub use crate::seen::SeenSet;
+use crate::seen::hour_of;
 use crate::window::Window;
 
 pub const CHECKPOINT_VERSION: u32 = 2;
@@ -35,6 +36,17 @@ pub struct OutputPosition {
     pub offset: i64,
 }
 
+/// A window of a stream given up on for now (see [`Checkpoint::gaps`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    pub window: Window,
+    /// Why its last try failed.
+    pub reason: String,
+    pub first_seen: DateTime<Utc>,
+    pub tries: u32,
+    pub next_try: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub version: u32,
@@ -44,6 +56,11 @@ pub struct Checkpoint {
     pub done: Vec<Window>,
     #[serde(default, with = "seen_serde")]
     pub seen: SeenSet,
+    /// Windows given up on for now (their answer kept failing): the watermark went past
+    /// them, and each is tried again on a slow schedule until it succeeds or leaves the
+    /// API's retention.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<Gap>,
     pub output: Option<OutputPosition>,
     pub updated_at: DateTime<Utc>,
 }
@@ -58,9 +75,69 @@ impl Checkpoint {
             watermark: start,
             done: Vec::new(),
             seen: SeenSet::default(),
+            gaps: Vec::new(),
             output: None,
             updated_at: now,
         }
+    }
+
+    /// Records that `window` failed for `reason` and is given up on until `next_try`
+    /// (its tries counted; first seen kept from the first failure).
+    pub fn add_gap(
+        &mut self,
+        window: Window,
+        reason: &str,
+        now: DateTime<Utc>,
+        next_try: DateTime<Utc>,
+    ) -> &Gap {
+        let at = match self.gaps.iter().position(|g| g.window == window) {
+            Some(i) => {
+                let g = &mut self.gaps[i];
+                g.tries += 1;
+                g.reason = reason.to_string();
+                g.next_try = next_try;
+                i
+            }
+            None => {
+                self.gaps.push(Gap {
+                    window,
+                    reason: reason.to_string(),
+                    first_seen: now,
+                    tries: 1,
+                    next_try,
+                });
+                self.gaps.len() - 1
+            }
+        };
+        &self.gaps[at]
+    }
+
+    /// Forgets the gap of `window` (it was fetched); whether there was one.
+    pub fn close_gap(&mut self, window: &Window) -> bool {
+        let before = self.gaps.len();
+        self.gaps.retain(|g| g.window != *window);
+        self.gaps.len() != before
+    }
+
+    /// Gaps due for another try at `now`, oldest window first.
+    pub fn due_gaps(&self, now: DateTime<Utc>) -> Vec<Window> {
+        let mut due: Vec<Window> = self
+            .gaps
+            .iter()
+            .filter(|g| g.next_try <= now)
+            .map(|g| g.window)
+            .collect();
+        due.sort();
+        due
+    }
+
+    /// Drops the gaps that ended before `oldest` (the API no longer holds them).
+    pub fn drop_gaps_before(&mut self, oldest: DateTime<Utc>) -> Vec<Gap> {
+        let (gone, kept) = std::mem::take(&mut self.gaps)
+            .into_iter()
+            .partition(|g| g.window.end <= oldest);
+        self.gaps = kept;
+        gone
     }
 
     /// Records that `w` is fully delivered, moving the watermark over every window that
@@ -113,6 +190,7 @@ impl Checkpoint {
             watermark,
             done,
             seen: _,
+            gaps,
             output,
             updated_at,
         } = self;
@@ -122,14 +200,28 @@ impl Checkpoint {
             watermark: *watermark,
             done: done.clone(),
             seen: SeenSet::default(),
+            gaps: gaps.clone(),
             output: output.clone(),
             updated_at: *updated_at,
         }
     }
 
     /// Drops remembered ids of records older than `watermark - lookback`.
+    /// The ids of a gap's hours are kept: they tell its retry what of the window was
+    /// published before it failed.
     pub fn prune_seen(&mut self, lookback: Duration) {
-        self.seen.prune_before(self.watermark - lookback);
+        let cutoff = self.watermark - lookback;
+        if self.gaps.is_empty() {
+            self.seen.prune_before(cutoff);
+        } else {
+            let gaps: Vec<(i64, i64)> = self
+                .gaps
+                .iter()
+                .map(|g| (hour_of(g.window.start), hour_of(g.window.end)))
+                .collect();
+            self.seen
+                .prune_before_except(cutoff, |h| gaps.iter().any(|(a, b)| *a <= h && h <= *b));
+        }
     }
 }
 

@@ -17,7 +17,7 @@ mod raw_json;
 mod seen;
 mod window;
 
-pub use checkpoint::{Checkpoint, OutputPosition, SeenSet, CHECKPOINT_VERSION};
+pub use checkpoint::{Checkpoint, Gap, OutputPosition, SeenSet, CHECKPOINT_VERSION};
 pub use event::{Event, Outcome, EVENT_SCHEMA, EVENT_SCHEMA_JSON};
 pub use event_id::{canonical_json, EventId, OccurrenceCounter};
 pub use ids::{IdError, Provider, SourceKind, StreamKey, TenantId};

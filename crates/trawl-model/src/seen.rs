@@ -108,6 +108,25 @@ impl SeenSet {
         }
     }
 
+    /// [`SeenSet::prune_before`], except hours `keep` accepts (a gap's hours: a retry of
+    /// its window must know what of it was already published).
+    pub fn prune_before_except(&mut self, cutoff: DateTime<Utc>, keep: impl Fn(i64) -> bool) {
+        let first = hour_of(cutoff);
+        let gone: Vec<i64> = self
+            .hours
+            .keys()
+            .copied()
+            .filter(|h| *h < first && !keep(*h))
+            .collect();
+        for h in gone {
+            if let Some(ids) = self.hours.remove(&h) {
+                for k in ids.keys {
+                    self.index.remove(&k);
+                }
+            }
+        }
+    }
+
     pub fn merge(&mut self, other: &SeenSet) {
         for (h, ids) in &other.hours {
             for k in &ids.keys {

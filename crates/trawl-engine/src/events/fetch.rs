@@ -384,3 +384,52 @@ impl InternalEvent for RequestFailed<'_> {
         tracing::warn!(tenant = %key.tenant, source = %key.source, error = %self.error, retry_in = ?self.retry_in, "request failed; retrying");
     }
 }
+
+/// A window kept failing and was given up on for now (`gap`): the stream goes on past
+/// it and tries it again at `gap.next_try`. Shown in `/status` and `trawl_gaps`, logged
+/// as a warning each time.
+pub struct GapRecorded<'a> {
+    pub gap: &'a trawl_model::Gap,
+    pub open: usize,
+}
+
+impl InternalEvent for GapRecorded<'_> {
+    fn emit(self, probe: &StreamProbe) {
+        let key = probe.key();
+        let g = self.gap;
+        probe.metrics.gaps.set(self.open as i64);
+        probe.entry.update(|s| {
+            s.gaps.retain(|o| o.window != g.window);
+            s.gaps.push(g.clone());
+            s.gaps.sort_by_key(|o| o.window);
+        });
+        tracing::warn!(tenant = %key.tenant, source = %key.source, from = %g.window.start,
+            to = %g.window.end, tries = g.tries, next_try = %g.next_try, reason = %g.reason,
+            "a window of the stream keeps failing: recorded as a gap, the stream goes on past it and tries it again later");
+    }
+}
+
+/// A gap ended: its window was fetched, or it left the API's retention (`lost`).
+pub struct GapClosed {
+    pub window: Window,
+    pub lost: bool,
+    pub open: usize,
+}
+
+impl InternalEvent for GapClosed {
+    fn emit(self, probe: &StreamProbe) {
+        let key = probe.key();
+        probe.metrics.gaps.set(self.open as i64);
+        probe
+            .entry
+            .update(|s| s.gaps.retain(|o| o.window != self.window));
+        if self.lost {
+            tracing::warn!(tenant = %key.tenant, source = %key.source, from = %self.window.start,
+                to = %self.window.end,
+                "a gap of the stream left the API's retention before it could be fetched: its records are lost");
+        } else {
+            tracing::info!(tenant = %key.tenant, source = %key.source, from = %self.window.start,
+                to = %self.window.end, "a gap of the stream was fetched: closed");
+        }
+    }
+}

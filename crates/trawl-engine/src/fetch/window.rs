@@ -31,12 +31,24 @@ pub const TRANSIENT_TRIES: u32 = 8;
 /// How many dead-lettered record fingerprints a loop remembers (then it starts over;
 /// the checkpoint's seen set still holds those of the lookback).
 const DEAD_LETTERED_MEMORY: usize = 100_000;
-/// The pause after a dead letter before the window's page is tried again.
-const AFTER_DEAD_LETTER: Duration = Duration::from_secs(300);
+/// How a window's scan ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Scanned {
+    /// Walked to its end: every record of it is published.
+    Complete,
+    /// A page of it kept failing (its body dead-lettered): given up on for now, with
+    /// the reason. The caller records it as a gap of the stream ([`StreamLoop::gap`]).
+    GaveUp(String),
+}
 
 impl StreamLoop {
-    /// Walks one window to its end. `Err` ends the stream's loop.
-    pub(super) async fn scan_window(&self, window: Window, priority: Priority) -> Result<(), Exit> {
+    /// Walks one window to its end, or gives up on it after a page failed
+    /// [`MALFORMED_TRIES`] times. `Err` ends the stream's loop.
+    pub(super) async fn scan_window(
+        &self,
+        window: Window,
+        priority: Priority,
+    ) -> Result<Scanned, Exit> {
         let probe = &self.deps.probe;
         let mut scan = self.deps.source.clone().scan(window);
         let mut retry = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
@@ -82,7 +94,7 @@ impl StreamLoop {
                     // past the API's retention: what lies before is gone from the API.
                     self.publish_page(events, done.then_some(window)).await?;
                     if done {
-                        return Ok(());
+                        return Ok(Scanned::Complete);
                     }
                 }
                 Ok(ScanStep::Restarted { reason }) => {
@@ -110,13 +122,13 @@ impl StreamLoop {
                         tries: malformed_tries,
                         reason: &reason,
                     });
-                    let delay = if malformed_tries >= MALFORMED_TRIES {
+                    if malformed_tries >= MALFORMED_TRIES {
+                        // One broken date costs that date, not the stream: its body
+                        // goes to the dead-letter topic and the window becomes a gap.
                         self.dead_letter(&reason, body, malformed_tries).await;
-                        AFTER_DEAD_LETTER
-                    } else {
-                        retry.next_delay()
-                    };
-                    self.pause(delay).await;
+                        return Ok(Scanned::GaveUp(reason));
+                    }
+                    self.pause(retry.next_delay()).await;
                 }
                 Err(e @ SourceError::Retryable { .. }) => {
                     if retry.attempts() >= TRANSIENT_TRIES {

@@ -38,6 +38,7 @@ pub(crate) enum G {
     Lag,
     LastSuccess,
     PollInterval,
+    Gaps,
 }
 
 const COUNTERS: [(C, &str, &str); 9] = [
@@ -52,7 +53,7 @@ const COUNTERS: [(C, &str, &str); 9] = [
     (C::ThrottleEpisodes, "trawl_throttle_episodes_total", "Lock-style throttles (Zoho's) met by the stream's requests: each episode once, however many answers it took (its account's bucket made no request until the lock ended)."),
 ];
 
-const GAUGES: [(G, &str, &str); 3] = [
+const GAUGES: [(G, &str, &str); 4] = [
     (
         G::Lag,
         "trawl_lag_seconds",
@@ -67,6 +68,11 @@ const GAUGES: [(G, &str, &str); 3] = [
         G::PollInterval,
         "trawl_poll_interval_seconds",
         "The stream's configured live poll interval (alerts compare freshness with it).",
+    ),
+    (
+        G::Gaps,
+        "trawl_gaps",
+        "Windows of the stream given up on for now (an answer that kept failing): the stream went on past them and retries each on a slow schedule (gap_retry) until it succeeds or leaves the API's retention.",
     ),
 ];
 
