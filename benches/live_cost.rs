@@ -96,7 +96,12 @@ async fn run(sim: &SimHandle, schedule: RecheckSchedule, polls: u64) -> Day {
         cp.complete_window(Window::new(cp.watermark, now).expect("later"));
     }
     let records = sim
-        .ground_truth("big-acct", SimApi::ZoomOperationLogs, first_wm, cp.watermark)
+        .ground_truth(
+            "big-acct",
+            SimApi::ZoomOperationLogs,
+            first_wm,
+            cp.watermark,
+        )
         .len();
     Day {
         requests: requests(sim) - counted_from.unwrap_or(0),
@@ -107,13 +112,19 @@ async fn run(sim: &SimHandle, schedule: RecheckSchedule, polls: u64) -> Day {
 
 #[actix_rt::main]
 async fn main() {
-    let cap: Option<u32> = std::env::var("TRAWL_LIVE_COST_CAP").ok().and_then(|v| v.parse().ok());
+    let cap: Option<u32> = std::env::var("TRAWL_LIVE_COST_CAP")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let order = std::env::var("TRAWL_LIVE_COST_ORDER").unwrap_or_else(|_| "newest_first".into());
     let page = f64::from(cap.unwrap_or(300).min(300));
     let per_day = 24 * 60 / POLL as u64;
     println!(
         "live polling cost: 5 min polls, lookback 24h, page {page} ({}), order {order}",
-        if cap.is_some() { "silent cap" } else { "as asked" }
+        if cap.is_some() {
+            "silent cap"
+        } else {
+            "as asked"
+        }
     );
     println!(
         "| records/day | schedule | requests/day | floor | x floor | share of Pro Heavy cap |"

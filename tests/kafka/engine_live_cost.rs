@@ -23,13 +23,21 @@ const POLLS: u64 = 8;
 #[actix_rt::test]
 async fn live_polls_cost_their_new_records_and_late_ones_still_arrive() {
     let b = KafkaBroker::shared();
-    cost("bigidem", Bed::new("live-cost-idem", b.bootstrap(), Mode::Idempotent)).await;
+    cost(
+        "bigidem",
+        Bed::new("live-cost-idem", b.bootstrap(), Mode::Idempotent),
+    )
+    .await;
 }
 
 #[actix_rt::test]
 async fn live_polls_cost_their_new_records_and_late_ones_still_arrive_in_transactions() {
     let b = KafkaBroker::shared();
-    cost("bigtxn", Bed::new("live-cost-txn", b.bootstrap(), Mode::Transactional)).await;
+    cost(
+        "bigtxn",
+        Bed::new("live-cost-txn", b.bootstrap(), Mode::Transactional),
+    )
+    .await;
 }
 
 fn main_requests(sim: &trawl_sim::SimHandle, account: &str) -> u64 {
@@ -47,7 +55,8 @@ async fn cost(id: &str, bed: Bed) {
         shared_account: None,
     }];
     let account = tenants[0].account();
-    let extra = format!("unlimited = true\n[data]\nlate_share = 0.0\n[paging]\npage_size_cap = {CAP}\n");
+    let extra =
+        format!("unlimited = true\n[data]\nlate_share = 0.0\n[paging]\npage_size_cap = {CAP}\n");
     let sim_cfg: SimConfig = toml::from_str(&sim_toml(&tenants, 2, &extra)).unwrap();
     let sim = Simulator::start(sim_cfg, "127.0.0.1:0".parse().unwrap())
         .await
@@ -87,15 +96,26 @@ async fn cost(id: &str, bed: Bed) {
             break;
         }
         last = n;
-        assert!(tokio::time::Instant::now() < deadline, "the backfill did not settle");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the backfill did not settle"
+        );
     }
 
     // What the lookback's re-read costs: the hour's records at the cap's page size.
     let hour = sim
-        .ground_truth(&account, SimApi::ZoomOperationLogs, sim.now() - ChronoDuration::hours(1), sim.now())
+        .ground_truth(
+            &account,
+            SimApi::ZoomOperationLogs,
+            sim.now() - ChronoDuration::hours(1),
+            sim.now(),
+        )
         .len();
     let deep = (hour.div_ceil(CAP) + 2) as u64;
-    assert!(deep >= 8, "the lookback holds pages enough to tell ({hour} records)");
+    assert!(
+        deep >= 8,
+        "the lookback holds pages enough to tell ({hour} records)"
+    );
 
     // Measure POLLS seconds of polling: at most one re-read of the lookback among them,
     // the rest margin polls of about one request (a record every 4 s at this volume).
@@ -118,7 +138,13 @@ async fn cost(id: &str, bed: Bed) {
 
     // A late record inside the lookback (20 minutes old, far behind any margin poll):
     // the next re-read of the lookback delivers it, once.
-    sim.inject(&account, SimApi::ZoomOperationLogs, 2, 3, ChronoDuration::minutes(20));
+    sim.inject(
+        &account,
+        SimApi::ZoomOperationLogs,
+        2,
+        3,
+        ChronoDuration::minutes(20),
+    );
     let injected = tokio::time::Instant::now();
     let until = all_at(&tenants, sim.now() + ChronoDuration::seconds(1));
     loop {
@@ -132,9 +158,9 @@ async fn cost(id: &str, bed: Bed) {
                 .collect();
             truth::read_published(&b.brokers, &topics, b.isolation())
         })
-            .await
-            .unwrap()
-            .unwrap();
+        .await
+        .unwrap()
+        .unwrap();
         match truth::compare(&sim, &tenants, &published, &until, start) {
             Ok(n) => {
                 assert!(n > 10_000, "{n} records compared");

@@ -150,9 +150,10 @@ pub fn due_tier(
 /// How far behind the watermark a live poll reads: the age of the tier it re-reads
 /// (the whole lookback for a tier without one, never more), else [`LIVE_MARGIN`].
 pub fn live_reach(schedule: &RecheckSchedule, tier: Option<usize>, lookback: Duration) -> Duration {
-    let age = tier
-        .and_then(|i| schedule.tiers().get(i))
-        .map(|t| t.age.map_or(lookback, |a| Duration::from_std(a).unwrap_or(lookback)));
+    let age = tier.and_then(|i| schedule.tiers().get(i)).map(|t| {
+        t.age
+            .map_or(lookback, |a| Duration::from_std(a).unwrap_or(lookback))
+    });
     age.unwrap_or(LIVE_MARGIN).min(lookback)
 }
 
@@ -373,7 +374,10 @@ mod tests {
         // Six hours on, both are due: the deeper one runs.
         assert_eq!(due_tier(&s, &last, at(5, 18)), Some(1));
         // A tier's age never goes past the lookback; a zero period is every poll.
-        assert_eq!(live_reach(&s, Some(0), Duration::minutes(30)), Duration::minutes(30));
+        assert_eq!(
+            live_reach(&s, Some(0), Duration::minutes(30)),
+            Duration::minutes(30)
+        );
         let every = RecheckSchedule::every_poll();
         let mut l = vec![None];
         mark_rechecked(&every, &mut l, 0, at(5, 12));

@@ -228,7 +228,9 @@ async fn poll_live(stream: &Rc<StreamLoop>) -> Result<(), Exit> {
     };
     if let Some(from) = stream.held_from.take() {
         let watermark = stream.checkpoint.borrow().watermark;
-        reach = reach.max(watermark - from + Duration::seconds(1)).min(lookback);
+        reach = reach
+            .max(watermark - from + Duration::seconds(1))
+            .min(lookback);
     }
     let window = plan::live_window(&stream.checkpoint.borrow(), now, reach, oldest);
     let Some(window) = window else {

@@ -24,7 +24,10 @@ pub(crate) fn recheck(t: &Table<'_>, p: &mut Problems) -> Option<RecheckSchedule
                 match v {
                     Value::String(_, s) => out.push(s.clone()),
                     other => {
-                        p.error(&at, format!("expected strings, found {}; {SYNTAX}", kind(other)));
+                        p.error(
+                            &at,
+                            format!("expected strings, found {}; {SYNTAX}", kind(other)),
+                        );
                         return None;
                     }
                 }
@@ -32,7 +35,13 @@ pub(crate) fn recheck(t: &Table<'_>, p: &mut Problems) -> Option<RecheckSchedule
             out
         }
         other => {
-            p.error(&at, format!("expected a string or a list of strings, found {}; {SYNTAX}", kind(other)));
+            p.error(
+                &at,
+                format!(
+                    "expected a string or a list of strings, found {}; {SYNTAX}",
+                    kind(other)
+                ),
+            );
             return None;
         }
     };
@@ -40,7 +49,13 @@ pub(crate) fn recheck(t: &Table<'_>, p: &mut Problems) -> Option<RecheckSchedule
         return Some(RecheckSchedule::every_poll());
     }
     if items.is_empty() || items.len() > MAX_RECHECK_TIERS {
-        p.error(&at, format!("holds 1 to {MAX_RECHECK_TIERS} tiers, found {}; {SYNTAX}", items.len()));
+        p.error(
+            &at,
+            format!(
+                "holds 1 to {MAX_RECHECK_TIERS} tiers, found {}; {SYNTAX}",
+                items.len()
+            ),
+        );
         return None;
     }
     let mut tiers = Vec::new();
