@@ -93,7 +93,7 @@ async fn sigkilled_trawl_on_growing_offset_lists_with_late_records_equals_the_gr
         &broker.bootstrap(),
         "",
         &format!(
-            "poll_interval = \"2s\"\nbackfill = \"{DAYS}d\"\nlookback = \"{LOOKBACK_MINUTES}m\"\n"
+            "poll_interval = \"2s\"\nbackfill = \"{DAYS}d\"\nlookback = \"{LOOKBACK_MINUTES}m\"\nrecheck = \"every poll\"\n"
         ),
     );
     // Slow enough that the kills land in the backfill.

@@ -41,7 +41,7 @@ async fn live(bed: Bed) {
         &sim.base_url(),
         &bed.brokers,
         &bed.kafka_toml(),
-        "poll_interval = \"3s\"\nbackfill = \"3d\"\nlookback = \"1h\"\n",
+        "poll_interval = \"3s\"\nbackfill = \"3d\"\nlookback = \"1h\"\nrecheck = \"every poll\"\n",
     );
     // A tenant whose secret is wrong (the simulator knows zoom00's account, not this secret).
     toml.push_str(&format!(

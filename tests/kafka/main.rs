@@ -12,6 +12,7 @@ mod cluster_quota;
 mod engine_backfill;
 mod engine_big_checkpoint;
 mod engine_live;
+mod engine_live_cost;
 mod engine_oversized;
 mod engine_quota;
 mod engine_zoho_throttle;

@@ -29,7 +29,7 @@ async fn records_later_than_the_lookback_are_counted_once() {
         &sim.base_url(),
         &bed.brokers,
         &bed.kafka_toml(),
-        "poll_interval = \"1s\"\nbackfill = \"2d\"\nlookback = \"10m\"\n",
+        "poll_interval = \"1s\"\nbackfill = \"2d\"\nlookback = \"10m\"\nrecheck = \"every poll\"\n",
     );
     let config = trawl::config::load_str(&toml).expect("test config loads");
     let engine = Engine::start(config.engine, EngineOptions::default())

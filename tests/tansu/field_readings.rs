@@ -92,7 +92,7 @@ async fn every_reading_at_once_delivers_exactly_the_ground_truth() {
         &sim.base_url(),
         &broker.bootstrap(),
         "",
-        &format!("poll_interval = \"2s\"\nbackfill = \"{DAYS}d\"\nlookback = \"1h\"\n"),
+        &format!("poll_interval = \"2s\"\nbackfill = \"{DAYS}d\"\nlookback = \"1h\"\nrecheck = \"every poll\"\n"),
     );
     let engine_config = trawl::config::load_str(&toml).expect("test config loads");
     let start = backfill_start(DAYS).await;

@@ -62,6 +62,85 @@ pub struct StreamSettings {
     /// How often a stream disabled because the account lacks the API (no Zoom Phone
     /// plan, a transient 404) is tried again, so buying the plan needs no restart.
     pub disabled_recheck: Duration,
+    /// When a live poll re-reads the lookback for late records (`recheck`); the polls
+    /// in between read only what is new.
+    pub recheck: RecheckSchedule,
+}
+
+/// The most tiers a [`RecheckSchedule`] holds.
+pub const MAX_RECHECK_TIERS: usize = 4;
+
+/// One tier of the lookback's re-reads: every `every`, a live poll reads back `age`
+/// behind the watermark (`None`: the whole lookback) instead of only what is new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecheckTier {
+    pub age: Option<Duration>,
+    pub every: Duration,
+}
+
+/// The lookback's re-reads by age (`recheck`), shallowest first: recent records are
+/// re-read often, the whole lookback rarely. A live poll costs the pages of its new
+/// records plus one request; each tier adds about `age / every` of a day's pages a day
+/// (`benches/RESULTS.md`, "Live polling cost"). Kept `Copy` (a small fixed array), as
+/// the rest of [`StreamSettings`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RecheckSchedule {
+    tiers: [RecheckTier; MAX_RECHECK_TIERS],
+    len: usize,
+}
+
+impl RecheckSchedule {
+    /// A schedule of `tiers` (at most [`MAX_RECHECK_TIERS`]; more are dropped), sorted
+    /// shallowest first (the whole lookback last).
+    pub fn new(tiers: &[RecheckTier]) -> Self {
+        let mut out = Self {
+            tiers: [RecheckTier {
+                age: None,
+                every: Duration::ZERO,
+            }; MAX_RECHECK_TIERS],
+            len: 0,
+        };
+        for t in tiers.iter().take(MAX_RECHECK_TIERS) {
+            out.tiers[out.len] = *t;
+            out.len += 1;
+        }
+        out.tiers[..out.len].sort_by_key(|t| t.age.unwrap_or(Duration::MAX));
+        out
+    }
+
+    /// Every poll re-reads the whole lookback (what trawl did before `recheck`).
+    pub fn every_poll() -> Self {
+        Self::new(&[RecheckTier {
+            age: None,
+            every: Duration::ZERO,
+        }])
+    }
+
+    pub fn tiers(&self) -> &[RecheckTier] {
+        &self.tiers[..self.len]
+    }
+}
+
+impl Default for RecheckSchedule {
+    /// The last hour every 15 minutes, the whole lookback every 6 hours.
+    fn default() -> Self {
+        Self::new(&[
+            RecheckTier {
+                age: Some(Duration::from_secs(3600)),
+                every: Duration::from_secs(15 * 60),
+            },
+            RecheckTier {
+                age: None,
+                every: Duration::from_secs(6 * 3600),
+            },
+        ])
+    }
+}
+
+impl std::fmt::Debug for RecheckSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.tiers()).finish()
+    }
 }
 
 impl Default for StreamSettings {
@@ -73,6 +152,7 @@ impl Default for StreamSettings {
             quota_share: 1.0,
             max_concurrent_windows: NonZeroUsize::new(4).expect("4 is not zero"),
             disabled_recheck: Duration::from_secs(24 * 3600),
+            recheck: RecheckSchedule::default(),
         }
     }
 }
@@ -141,6 +221,11 @@ mod tests {
         assert_eq!(d.quota_share, 1.0);
         assert_eq!(d.max_concurrent_windows.get(), 4);
         assert_eq!(d.disabled_recheck, Duration::from_secs(86400));
+        let tiers = d.recheck.tiers();
+        assert_eq!(tiers.len(), 2);
+        assert_eq!(tiers[0].age, Some(Duration::from_secs(3600)));
+        assert_eq!(tiers[1].age, None);
+        assert_eq!(tiers[1].every, Duration::from_secs(6 * 3600));
         assert!(MetricsSettings::default().tenant_label);
         assert_eq!(CheckpointSettings::default(), CheckpointSettings::Kafka);
     }

@@ -192,7 +192,9 @@ pub(crate) fn page(sim: &Sim, req: &HttpRequest, api: SimApi, idx: usize, now: i
     let end = if empty_now {
         at
     } else {
-        (at + page_size as usize).min(list.len())
+        // A silent cap: fewer records than asked, `page_size` below still says the ask.
+        let served = paging.page_size_cap.map_or(page_size, |c| c.min(page_size));
+        (at + served as usize).min(list.len())
     };
     let ctx = sim.store.ctx(api, account);
     let logs = sim.store.render(api, &ctx, &list[at..end]);

@@ -30,7 +30,7 @@ pub use fetcher::{FetcherExited, StopFetcher, StreamFetcher};
 pub use run::run_stream;
 
 use crate::clock::Clock;
-use crate::config::StreamSettings;
+use crate::config::{RecheckSchedule, StreamSettings};
 use crate::events::StreamProbe;
 use crate::limiter::LimiterHandle;
 use crate::publisher::PublisherHandle;
@@ -50,6 +50,8 @@ pub struct Cadence {
     pub lookback: Duration,
     /// Backfill windows in flight at once (at least 1).
     pub max_windows: usize,
+    /// When a live poll re-reads the lookback (`plan::live_reach`).
+    pub recheck: RecheckSchedule,
 }
 
 impl From<&StreamSettings> for Cadence {
@@ -60,6 +62,7 @@ impl From<&StreamSettings> for Cadence {
             backfill: chrono(s.backfill),
             lookback: chrono(s.lookback),
             max_windows: s.max_concurrent_windows.get(),
+            recheck: s.recheck,
         }
     }
 }

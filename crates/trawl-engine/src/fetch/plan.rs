@@ -4,11 +4,22 @@
 //! logs are date-granular, so a day is the natural unit; its dates may be days of the
 //! account's time zone, `Source::day_offset`), skipping windows already delivered out of
 //! order and those in flight. Once the watermark is within a
-//! poll interval of now, the stream is live: each poll reads `[watermark - lookback, now)`
-//! so late records are found, and the seen ids keep re-read records from going out twice.
+//! poll interval of now, the stream is live: a poll reads `[watermark - reach, now)`,
+//! where the reach is a short margin ([`LIVE_MARGIN`]) unless a tier of the tenant's
+//! `recheck` schedule is due ([`due_tier`]): then it is that tier's age, up to the whole
+//! lookback, so late records are found; the seen ids keep re-read records from going
+//! out twice. Where the API's order is proven, the scan stops at the window's start, so
+//! a margin poll costs the pages of its new records plus about one request.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use trawl_model::{Checkpoint, Window};
+
+use crate::config::RecheckSchedule;
+
+/// How far behind the watermark a live poll reads when no re-read is due: records that
+/// show up a little after their time (indexing delay, a clock apart) still land in the
+/// next poll, for a fraction of a page.
+pub const LIVE_MARGIN: Duration = Duration::minutes(2);
 
 /// The start of a new stream's backfill: `backfill` ago, floored to a UTC midnight, and
 /// never earlier than the API keeps data (with a day's margin).
@@ -106,14 +117,66 @@ pub fn caught_up(cp: &Checkpoint, now: DateTime<Utc>, poll_interval: Duration) -
     now - cp.watermark <= poll_interval
 }
 
-/// The window of a live poll: from `lookback` before the watermark to now.
+/// The window of a live poll: from `reach` before the watermark to now.
 pub fn live_window(
     cp: &Checkpoint,
     now: DateTime<Utc>,
-    lookback: Duration,
+    reach: Duration,
     oldest: DateTime<Utc>,
 ) -> Option<Window> {
-    Window::new((cp.watermark - lookback).max(oldest), now)
+    Window::new((cp.watermark - reach).max(oldest), now)
+}
+
+/// The deepest tier of `schedule` due at `now`, given when each tier last ran (`None`:
+/// not since the loop started, so due: a restart may have missed late records).
+pub fn due_tier(
+    schedule: &RecheckSchedule,
+    last: &[Option<DateTime<Utc>>],
+    now: DateTime<Utc>,
+) -> Option<usize> {
+    let chrono = |d: std::time::Duration| Duration::from_std(d).unwrap_or(Duration::MAX);
+    schedule
+        .tiers()
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(i, t)| match last.get(*i).copied().flatten() {
+            None => true,
+            Some(at) => now - at >= chrono(t.every),
+        })
+        .map(|(i, _)| i)
+}
+
+/// How far behind the watermark a live poll reads: the age of the tier it re-reads
+/// (the whole lookback for a tier without one, never more), else [`LIVE_MARGIN`].
+pub fn live_reach(schedule: &RecheckSchedule, tier: Option<usize>, lookback: Duration) -> Duration {
+    let age = tier.and_then(|i| schedule.tiers().get(i)).map(|t| {
+        t.age
+            .map_or(lookback, |a| Duration::from_std(a).unwrap_or(lookback))
+    });
+    age.unwrap_or(LIVE_MARGIN).min(lookback)
+}
+
+/// After tier `ran` re-read its age at `at`, every tier no deeper is done too.
+pub fn mark_rechecked(
+    schedule: &RecheckSchedule,
+    last: &mut [Option<DateTime<Utc>>],
+    ran: usize,
+    at: DateTime<Utc>,
+) {
+    let reach = schedule.tiers().get(ran).map(|t| t.age);
+    for (i, t) in schedule.tiers().iter().enumerate() {
+        let within = match (t.age, reach) {
+            (_, Some(None)) => true,
+            (Some(a), Some(Some(r))) => a <= r,
+            _ => false,
+        };
+        if within {
+            if let Some(slot) = last.get_mut(i) {
+                *slot = Some(at);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -272,5 +335,53 @@ mod tests {
         assert!(!caught_up(&c, at(5, 13), Duration::minutes(5)));
         let w = live_window(&c, at(5, 13), Duration::hours(6), at(1, 0)).unwrap();
         assert_eq!(w, Window::new(at(5, 6), at(5, 13)).unwrap());
+    }
+
+    #[test]
+    fn a_live_poll_reads_a_margin_unless_a_recheck_tier_is_due() {
+        use crate::config::RecheckTier;
+        let mins = |m: u64| std::time::Duration::from_secs(m * 60);
+        // The last hour every 15 minutes, the lookback every 6 hours.
+        let s = RecheckSchedule::new(&[
+            RecheckTier {
+                age: None,
+                every: mins(360),
+            },
+            RecheckTier {
+                age: Some(mins(60)),
+                every: mins(15),
+            },
+        ]);
+        let lookback = Duration::hours(24);
+        let mut last = vec![None; 2];
+        // Nothing ran since the start: the whole lookback.
+        let t = due_tier(&s, &last, at(5, 12));
+        assert_eq!(t, Some(1));
+        assert_eq!(live_reach(&s, t, lookback), lookback);
+        mark_rechecked(&s, &mut last, 1, at(5, 12));
+        assert_eq!(last, vec![Some(at(5, 12)); 2]);
+        // Five minutes later: only what is new, and a margin.
+        let t = due_tier(&s, &last, at(5, 12) + Duration::minutes(5));
+        assert_eq!(t, None);
+        assert_eq!(live_reach(&s, t, lookback), LIVE_MARGIN);
+        // 15 minutes on: the last hour, which leaves the deep tier's time alone.
+        let now = at(5, 12) + Duration::minutes(15);
+        let t = due_tier(&s, &last, now);
+        assert_eq!(t, Some(0));
+        assert_eq!(live_reach(&s, t, lookback), Duration::hours(1));
+        mark_rechecked(&s, &mut last, 0, now);
+        assert_eq!(last, vec![Some(now), Some(at(5, 12))]);
+        // Six hours on, both are due: the deeper one runs.
+        assert_eq!(due_tier(&s, &last, at(5, 18)), Some(1));
+        // A tier's age never goes past the lookback; a zero period is every poll.
+        assert_eq!(
+            live_reach(&s, Some(0), Duration::minutes(30)),
+            Duration::minutes(30)
+        );
+        let every = RecheckSchedule::every_poll();
+        let mut l = vec![None];
+        mark_rechecked(&every, &mut l, 0, at(5, 12));
+        assert_eq!(due_tier(&every, &l, at(5, 12)), Some(0));
+        assert_eq!(live_reach(&every, Some(0), lookback), lookback);
     }
 }

@@ -7,9 +7,12 @@
 //! delivered, so no crash at any point can lose or duplicate a record.
 //!
 //! Backfill walks the windows between the watermark and now, several at once (the rate
-//! limiter alone sets the pace); live polls read `[watermark - lookback, now)` every
-//! poll interval. What a window finds is published and checkpointed by
-//! [`super::checkpoint`]; each page is fetched by [`super::window`].
+//! limiter alone sets the pace); a live poll every poll interval reads what is new,
+//! `[watermark - margin, now)`, and when a tier of the tenant's `recheck` schedule is
+//! due, reads back that tier's age (up to the whole lookback) for late records
+//! ([`plan::due_tier`]). So a caught-up stream costs the pages of its new records plus
+//! a constant, whatever the day's volume. What a window finds is published and
+//! checkpointed by [`super::checkpoint`]; each page is fetched by [`super::window`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -46,6 +49,12 @@ pub(super) struct StreamLoop {
     /// Ids of late records already counted as dropped (answered again by each
     /// overlapping live window): each is counted once.
     pub(super) late_dropped: RefCell<HashSet<EventId>>,
+    /// When each tier of the `recheck` schedule last re-read its age (`None`: not since
+    /// this loop started, so the first live poll re-reads the whole lookback).
+    rechecked: RefCell<Vec<Option<DateTime<Utc>>>>,
+    /// The oldest time of the late records a window held for the live window that
+    /// covers their time: the next poll reaches back that far, whatever the schedule.
+    pub(super) held_from: Cell<Option<DateTime<Utc>>>,
 }
 
 impl StreamLoop {
@@ -59,6 +68,8 @@ impl StreamLoop {
             last_save: Cell::new(Instant::now()),
             dead_lettered: RefCell::new(HashSet::new()),
             late_dropped: RefCell::new(HashSet::new()),
+            rechecked: RefCell::new(vec![None; deps.cadence.recheck.tiers().len()]),
+            held_from: Cell::new(None),
             deps,
         }
     }
@@ -194,7 +205,8 @@ fn windows_at_once(max: usize, offset_known: bool, unknown_done: usize) -> usize
     }
 }
 
-/// Waits for the next poll time, then reads `[watermark - lookback, now)`.
+/// Waits for the next poll time, then reads `[watermark - reach, now)`: a margin, or a
+/// due recheck tier's age (see the module doc).
 async fn poll_live(stream: &Rc<StreamLoop>) -> Result<(), Exit> {
     let deps = &stream.deps;
     let next_poll = stream.checkpoint.borrow().watermark + deps.cadence.poll_interval;
@@ -206,16 +218,31 @@ async fn poll_live(stream: &Rc<StreamLoop>) -> Result<(), Exit> {
     deps.probe.emit(LivePollWoke { late });
     let oldest = stream.oldest(now);
     stream.skip_beyond_retention(oldest);
-    let window = plan::live_window(
-        &stream.checkpoint.borrow(),
-        now,
-        deps.cadence.lookback,
-        oldest,
-    );
+    let schedule = &deps.cadence.recheck;
+    let lookback = deps.cadence.lookback;
+    let tier = plan::due_tier(schedule, &stream.rechecked.borrow(), now);
+    let mut reach = if schedule.tiers().is_empty() {
+        lookback
+    } else {
+        plan::live_reach(schedule, tier, lookback)
+    };
+    if let Some(from) = stream.held_from.take() {
+        let watermark = stream.checkpoint.borrow().watermark;
+        reach = reach
+            .max(watermark - from + Duration::seconds(1))
+            .min(lookback);
+    }
+    let window = plan::live_window(&stream.checkpoint.borrow(), now, reach, oldest);
     let Some(window) = window else {
         return Ok(());
     };
+    if let Some(tier) = tier {
+        tracing::debug!(stream = %stream.key(), tier, %window, "live poll re-reads the lookback");
+    }
     Box::pin(stream.scan_window(window, Priority::Live)).await?;
+    if let Some(tier) = tier {
+        plan::mark_rechecked(schedule, &mut stream.rechecked.borrow_mut(), tier, now);
+    }
     stream.report_watermark();
     Ok(())
 }

@@ -201,7 +201,8 @@ impl StreamLoop {
     /// Records indexed late, answered for this window though their time lies before it:
     /// published when no later live window can answer them again (their ids would be
     /// pruned by their old time, so a later read could not tell them from new ones);
-    /// otherwise left to the live window that covers their time, and said. Those whose
+    /// otherwise left to the live window that covers their time (the next poll reaches
+    /// back to them, whatever the `recheck` schedule says), and said. Those whose
     /// time lies before the next live window's start (`watermark - lookback`) arrived
     /// later than the lookback allows: no window will take them, so they are counted
     /// as dropped, each once (the tenant's `lookback` is the remedy).
@@ -219,6 +220,13 @@ impl StreamLoop {
         let (held, gone): (Vec<Event>, Vec<Event>) =
             late.into_iter().partition(|e| e.time >= reach);
         if !held.is_empty() {
+            // The next poll reaches back to them, whatever the `recheck` schedule says.
+            let oldest = held.iter().map(|e| e.time).min();
+            let from = match (self.held_from.get(), oldest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.held_from.set(from);
             self.deps.probe.emit(LateRecordsHeld {
                 window,
                 records: held.len(),

@@ -59,6 +59,11 @@ pub struct PagingConfig {
     /// From the Nth page of a listing on (1 = the first), the answer's
     /// `next_page_token` is the token it was asked with: a loop. 0 = never.
     pub loop_after_pages: u32,
+    /// Zoom's silent page-size cap (its pagination guide: heavy retrievals return up to
+    /// 30, 50 or 100 items a page, whatever `page_size` asks): a page holds at most this
+    /// many records while the answer's `page_size` still echoes what was asked.
+    /// `None`: the asked size (at most 300).
+    pub page_size_cap: Option<u32>,
 }
 
 impl Default for PagingConfig {
@@ -68,6 +73,7 @@ impl Default for PagingConfig {
             last_page: LastPage::Mixed,
             empty_page_rate: 0.0,
             loop_after_pages: 0,
+            page_size_cap: None,
         }
     }
 }

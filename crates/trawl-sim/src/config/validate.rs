@@ -98,6 +98,9 @@ impl SimConfig {
         if !(0.0..1.0).contains(&self.paging.empty_page_rate) {
             problems.push("paging.empty_page_rate: must be in [0, 1)".to_string());
         }
+        if self.paging.page_size_cap == Some(0) {
+            problems.push("paging.page_size_cap: must be at least 1".to_string());
+        }
         if !rate(self.rate_limits.drop_header_rate) {
             problems.push("rate_limits.drop_header_rate: must be in [0, 1]".to_string());
         }

@@ -319,3 +319,25 @@ async fn empty_pages_with_a_token_and_tokens_that_loop() {
     assert!(tokens[2..].iter().all(|t| *t == tokens[1]));
     fx.sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_silent_page_size_cap_serves_fewer_records_than_asked_without_saying_so() {
+    let mut cfg = busy();
+    cfg.paging.page_size_cap = Some(100);
+    let fx = Fx::start(cfg).await;
+    let tok = fx.zoom_token("pro").await;
+    let q = "from=2026-03-01&to=2026-03-03&page_size=300";
+    let first = fx.zoom(&format!("{MAIN}?{q}"), &tok).await.json();
+    assert_eq!(first["page_size"], 300, "the answer echoes the ask");
+    assert_eq!(first["operation_logs"].as_array().unwrap().len(), 100);
+    let (got, pages) = fx.zoom_all(MAIN, q, &tok).await;
+    let truth = fx.sim.ground_truth(
+        "pro",
+        SimApi::ZoomOperationLogs,
+        day("2026-03-01"),
+        day("2026-03-04"),
+    );
+    assert_eq!(multiset(&got), multiset(&truth));
+    assert_eq!(pages, truth.len().div_ceil(100));
+    fx.sim.stop().await;
+}

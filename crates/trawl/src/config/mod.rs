@@ -18,6 +18,7 @@ mod fields;
 mod kafka;
 mod provider;
 mod raw;
+mod recheck;
 mod report;
 mod secrets;
 mod sections;

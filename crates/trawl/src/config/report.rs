@@ -45,10 +45,11 @@ pub fn report(loaded: &Result<Config, ConfigErrors>) -> CheckReport {
 
 fn settings(s: &StreamSettings) -> String {
     format!(
-        "poll every {}, backfill {}, lookback {}, quota share {}, {} backfill window(s) at once",
+        "poll every {}, backfill {}, lookback {} (re-read: {}), quota share {}, {} backfill window(s) at once",
         show_duration(s.poll_interval),
         show_duration(s.backfill),
         show_duration(s.lookback),
+        super::recheck::show(&s.recheck),
         s.quota_share,
         s.max_concurrent_windows
     )

@@ -88,6 +88,7 @@ pub(crate) const STREAM_KEYS: &[&str] = &[
     "quota_share",
     "max_concurrent_windows",
     "disabled_recheck",
+    "recheck",
 ];
 
 /// Bounds of `disabled_recheck`: often enough to notice a bought plan, rarely enough
@@ -288,6 +289,10 @@ pub(crate) fn stream_settings(
             );
         }
         _ => {}
+    }
+
+    if let Some(r) = super::recheck::recheck(t, p) {
+        s.recheck = r;
     }
 
     if let Ok(Some(n)) = t.int("max_concurrent_windows", p) {

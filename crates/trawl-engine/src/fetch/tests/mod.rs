@@ -53,6 +53,7 @@ fn cadence(backfill_days: i64) -> Cadence {
         backfill: Duration::days(backfill_days),
         lookback: Duration::hours(1),
         max_windows: 2,
+        recheck: crate::config::RecheckSchedule::every_poll(),
     }
 }
 

@@ -387,3 +387,49 @@ fn disabled_recheck_is_a_bounded_duration_per_tenant() {
         );
     });
 }
+
+#[test]
+fn recheck_tiers_are_read_and_checked_per_tenant() {
+    use trawl_engine::config::RecheckSchedule;
+    jail(|j| {
+        j.set_env("ACME_SECRET", "s");
+        let c = load_in(
+            j,
+            &format!(
+                "{}recheck = [\"lookback every 2h\", \"30m every 5m\"]",
+                with_tenant("")
+            ),
+        )
+        .unwrap();
+        let tiers = c.engine.tenants[0].settings.recheck;
+        assert_eq!(tiers.tiers().len(), 2);
+        assert_eq!(
+            tiers.tiers()[0].age,
+            Some(std::time::Duration::from_secs(1800))
+        );
+        assert_eq!(tiers.tiers()[1].every, std::time::Duration::from_secs(7200));
+        assert_eq!(c.engine.defaults.recheck, RecheckSchedule::default());
+        let c = load_in(j, &format!("{}recheck = \"every poll\"", with_tenant(""))).unwrap();
+        assert_eq!(
+            c.engine.tenants[0].settings.recheck,
+            RecheckSchedule::every_poll()
+        );
+        assert!(error(
+            j,
+            &format!(
+                "{}recheck = [\"1h every 6h\", \"lookback every 1h\"]",
+                with_tenant("")
+            )
+        )
+        .starts_with("tenants[0].recheck: a deeper tier re-reads more often"));
+        assert!(error(
+            j,
+            &format!("{}recheck = [\"soon every 1h\"]", with_tenant(""))
+        )
+        .starts_with("tenants[0].recheck: \"soon every 1h\": the age"));
+        assert!(error(j, &format!("{}recheck = []", with_tenant("")))
+            .starts_with("tenants[0].recheck: holds 1 to 4 tiers, found 0"));
+        assert!(error(j, &format!("{}recheck = 5", with_tenant("")))
+            .starts_with("tenants[0].recheck: expected a string or a list of strings"));
+    });
+}
