@@ -172,6 +172,9 @@ impl StreamLoop {
     /// `None`: nothing to write; else whether to store the checkpoint with the events.
     fn time_to_store(&self, nothing_new: bool, completed: Option<Window>) -> Option<bool> {
         let since = self.last_save.get().elapsed();
+        if self.store_now.replace(false) {
+            return Some(true);
+        }
         Some(match (nothing_new, completed) {
             (true, None) => return None,
             (false, None) => since >= SAVE_EVERY,

@@ -11,6 +11,7 @@
 
 mod checkpoint;
 mod exit;
+mod gaps;
 pub mod fetcher;
 pub mod plan;
 mod recover;

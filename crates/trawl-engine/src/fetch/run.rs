@@ -23,7 +23,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
 use trawl_model::{Checkpoint, EventId, StreamKey, Window};
 
-use super::{plan, recover, Exit, FetcherDeps};
+use super::{gaps, plan, recover, Exit, FetcherDeps};
 use crate::events::{
     Backfilling, BehindRetention, LivePollScheduled, LivePollWoke, StreamStarting,
 };
@@ -38,6 +38,9 @@ pub(super) struct StreamLoop {
     /// One publish at a time, so a stored position covers every earlier event.
     pub(super) publishing: tokio::sync::Mutex<()>,
     pub(super) last_save: Cell<Instant>,
+    /// Store the checkpoint with the next write, however little changed (a gap was
+    /// recorded or closed: see [`super::gaps`]).
+    pub(super) store_now: Cell<bool>,
     /// The watermark of the checkpoint last stored.
     pub(super) saved_watermark: Cell<DateTime<Utc>>,
     /// Fingerprints of records this loop dead-lettered (also put in the seen set, which
@@ -66,6 +69,7 @@ impl StreamLoop {
             checkpoint: RefCell::new(checkpoint),
             publishing: tokio::sync::Mutex::new(()),
             last_save: Cell::new(Instant::now()),
+            store_now: Cell::new(false),
             dead_lettered: RefCell::new(HashSet::new()),
             late_dropped: RefCell::new(HashSet::new()),
             rechecked: RefCell::new(vec![None; deps.cadence.recheck.tiers().len()]),
@@ -115,6 +119,9 @@ pub async fn run_stream(deps: FetcherDeps) -> Exit {
     stream.report_watermark();
     loop {
         if let Err(e) = Box::pin(backfill(&stream)).await {
+            return e;
+        }
+        if let Err(e) = Box::pin(gaps::retry_gaps(&stream)).await {
             return e;
         }
         if let Err(e) = poll_live(&stream).await {
@@ -171,7 +178,7 @@ async fn backfill(stream: &Rc<StreamLoop>) -> Result<(), Exit> {
             match running.next().await {
                 None => break,
                 Some((window, result)) => {
-                    result?;
+                    stream.settle(window, result?).await?;
                     in_flight.retain(|w| *w != window);
                     if !stream.deps.source.day_offset_known() {
                         unknown_done += 1;
@@ -239,7 +246,8 @@ async fn poll_live(stream: &Rc<StreamLoop>) -> Result<(), Exit> {
     if let Some(tier) = tier {
         tracing::debug!(stream = %stream.key(), tier, %window, "live poll re-reads the lookback");
     }
-    Box::pin(stream.scan_window(window, Priority::Live)).await?;
+    let scanned = Box::pin(stream.scan_window(window, Priority::Live)).await?;
+    stream.settle(window, scanned).await?;
     if let Some(tier) = tier {
         plan::mark_rechecked(schedule, &mut stream.rechecked.borrow_mut(), tier, now);
     }

@@ -95,8 +95,8 @@ const QUOTA_LIMIT: (&str, &str) = (
 
 /// One stream's values (or one source's, without the tenant label).
 pub(crate) struct StreamSeries {
-    counters: [AtomicU64; 9],
-    gauges: [AtomicI64; 3],
+    counters: [AtomicU64; COUNTERS.len()],
+    gauges: [AtomicI64; GAUGES.len()],
     /// Requests by HTTP status (`None`: no answer).
     http: Mutex<Vec<(Option<u16>, u64)>>,
     /// 429s by rate-limit label and type.
@@ -107,7 +107,7 @@ impl Default for StreamSeries {
     fn default() -> Self {
         Self {
             counters: Default::default(),
-            gauges: [const { AtomicI64::new(ABSENT) }; 3],
+            gauges: [const { AtomicI64::new(ABSENT) }; GAUGES.len()],
             http: Mutex::new(Vec::new()),
             rate_limited: Mutex::new(Vec::new()),
         }

@@ -1,6 +1,7 @@
 //! What the loop does with each kind of answer: a 429 goes back to the bucket and the
 //! page is asked again; a 5xx is retried with backoff; a page that never parses is
-//! dead-lettered and retried, not skipped; credentials, a missing API and Kafka
+//! dead-lettered and its window becomes a gap, tried again an hour later while the
+//! stream goes on (it is not skipped for good); credentials, a missing API and Kafka
 //! failures end the loop with the typed reason the supervisor decides on.
 
 use std::time::Duration as StdDuration;
@@ -44,11 +45,33 @@ async fn faults_that_pass_lose_nothing_and_are_counted() {
     });
     let b = bed(api, one_window(), MemorySink::default());
     let run = b.start();
+    // The window whose page did not parse three times is a gap: the stream goes on to
+    // its other windows and to live polling without it.
     b.until("live", StdDuration::from_secs(3600), |s| {
         s.state == StreamState::Live
     })
     .await;
+    let s = b.status();
+    assert_eq!(s.gaps.len(), 1, "{s:#?}");
+    let gap = s.gaps[0].clone();
+    assert!(!gap.reason.is_empty(), "{gap:?}");
+    assert_eq!(b.metric("trawl_gaps"), 1.0);
+    let without_gap: BTreeMap<EventId, usize> = b.api.with(|a| {
+        a.records
+            .iter()
+            .filter(|r| r.time >= midnight(9) && !gap.window.contains(r.time))
+            .map(|r| (id_of(r), 1))
+            .collect()
+    });
+    assert!(!without_gap.is_empty() && without_gap.len() < b.truth(midnight(9)).len());
+    assert_eq!(b.published(), without_gap, "every other window's records, once");
+    // An hour later the gap is tried again, fetched and closed.
+    b.until("gap closed", StdDuration::from_secs(3 * 3600), |s| {
+        s.gaps.is_empty()
+    })
+    .await;
     run.abort();
+    assert_eq!(b.metric("trawl_gaps"), 0.0);
     assert_eq!(
         b.published(),
         b.truth(midnight(9)),
