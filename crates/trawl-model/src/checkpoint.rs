@@ -22,8 +22,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::StreamKey;
-pub use crate::seen::SeenSet;
 use crate::seen::hour_of;
+pub use crate::seen::SeenSet;
 use crate::window::Window;
 
 pub const CHECKPOINT_VERSION: u32 = 2;

@@ -11,8 +11,8 @@
 
 mod checkpoint;
 mod exit;
-mod gaps;
 pub mod fetcher;
+mod gaps;
 pub mod plan;
 mod recover;
 mod run;

@@ -64,7 +64,11 @@ async fn faults_that_pass_lose_nothing_and_are_counted() {
             .collect()
     });
     assert!(!without_gap.is_empty() && without_gap.len() < b.truth(midnight(9)).len());
-    assert_eq!(b.published(), without_gap, "every other window's records, once");
+    assert_eq!(
+        b.published(),
+        without_gap,
+        "every other window's records, once"
+    );
     // An hour later the gap is tried again, fetched and closed.
     b.until("gap closed", StdDuration::from_secs(3 * 3600), |s| {
         s.gaps.is_empty()
