@@ -11,6 +11,7 @@ trawl_suite::child_entry!();
 mod cluster_quota;
 mod engine_backfill;
 mod engine_big_checkpoint;
+mod engine_gaps;
 mod engine_live;
 mod engine_live_cost;
 mod engine_oversized;

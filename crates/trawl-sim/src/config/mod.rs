@@ -167,6 +167,9 @@ pub struct ZoomAccount {
     pub missing_scopes: Vec<String>,
     /// How the Phone report answers while the account has no Zoom Phone.
     pub no_phone: NoPhone,
+    /// Dates (`YYYY-MM-DD`, as asked in `from`) whose listing always answers HTTP 200
+    /// with a body that does not parse: a date broken for good on the API's side.
+    pub poisoned_dates: Vec<String>,
 }
 
 impl ZoomAccount {
@@ -203,6 +206,7 @@ impl Default for ZoomAccount {
             void_message: VoidMessage::Invalid,
             missing_scopes: Vec::new(),
             no_phone: NoPhone::NotFound,
+            poisoned_dates: Vec::new(),
         }
     }
 }
