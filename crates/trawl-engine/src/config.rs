@@ -65,6 +65,9 @@ pub struct StreamSettings {
     /// When a live poll re-reads the lookback for late records (`recheck`); the polls
     /// in between read only what is new.
     pub recheck: RecheckSchedule,
+    /// How often a gap (a window given up on because its answer kept failing) is tried
+    /// again, until it is fetched or leaves the API's retention.
+    pub gap_retry: Duration,
 }
 
 /// The most tiers a [`RecheckSchedule`] holds.
@@ -153,6 +156,7 @@ impl Default for StreamSettings {
             max_concurrent_windows: NonZeroUsize::new(4).expect("4 is not zero"),
             disabled_recheck: Duration::from_secs(24 * 3600),
             recheck: RecheckSchedule::default(),
+            gap_retry: Duration::from_secs(3600),
         }
     }
 }

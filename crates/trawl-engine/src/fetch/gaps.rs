@@ -3,13 +3,13 @@
 //! stream's watermark back for good, so live polling would never start and the tenant's
 //! new records would stop. Instead the window is recorded as a gap in the checkpoint
 //! (time range, reason, first seen, tries), the watermark goes past it, and the gap is
-//! tried again every [`GAP_RETRY`] until it is fetched or leaves the API's retention.
+//! tried again every `gap_retry` (a stream setting, default an hour) until it is
+//! fetched or leaves the API's retention.
 //! The seen ids of a gap's hours are kept meanwhile (`Checkpoint::prune_seen`), so a
 //! retry publishes only what its failed try had not.
 
 use std::rc::Rc;
 
-use chrono::Duration;
 use trawl_model::Window;
 
 use super::run::StreamLoop;
@@ -17,9 +17,6 @@ use super::window::Scanned;
 use super::Exit;
 use crate::events::{GapClosed, GapRecorded};
 use crate::limiter::Priority;
-
-/// How long a gap waits before it is tried again.
-pub const GAP_RETRY: Duration = Duration::hours(1);
 
 impl StreamLoop {
     /// Takes a scan's end: a window given up on becomes (or stays) a gap; a gap's window
@@ -44,7 +41,7 @@ impl StreamLoop {
                 let now = self.deps.clock.now();
                 let (gap, open) = {
                     let mut cp = self.checkpoint.borrow_mut();
-                    let gap = cp.add_gap(window, &reason, now, now + GAP_RETRY).clone();
+                    let gap = cp.add_gap(window, &reason, now, now + self.deps.cadence.gap_retry).clone();
                     (gap, cp.gaps.len())
                 };
                 self.deps.probe.emit(GapRecorded { gap: &gap, open });

@@ -53,6 +53,8 @@ pub struct Cadence {
     pub max_windows: usize,
     /// When a live poll re-reads the lookback (`plan::live_reach`).
     pub recheck: RecheckSchedule,
+    /// How often a gap is tried again (`gap_retry`, see `gaps`).
+    pub gap_retry: Duration,
 }
 
 impl From<&StreamSettings> for Cadence {
@@ -64,6 +66,7 @@ impl From<&StreamSettings> for Cadence {
             lookback: chrono(s.lookback),
             max_windows: s.max_concurrent_windows.get(),
             recheck: s.recheck,
+            gap_retry: chrono(s.gap_retry),
         }
     }
 }

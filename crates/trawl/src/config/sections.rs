@@ -89,7 +89,13 @@ pub(crate) const STREAM_KEYS: &[&str] = &[
     "max_concurrent_windows",
     "disabled_recheck",
     "recheck",
+    "gap_retry",
 ];
+
+/// Bounds of `gap_retry`: not so often that a date broken for good eats the quota, not so
+/// rarely that a fixed one waits past the API's retention.
+const MIN_GAP_RETRY: Duration = Duration::from_secs(60);
+const MAX_GAP_RETRY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Bounds of `disabled_recheck`: often enough to notice a bought plan, rarely enough
 /// not to spend the account's quota on an API it does not have.
@@ -271,6 +277,23 @@ pub(crate) fn stream_settings(
                     show_duration(d),
                     show_duration(MIN_DISABLED_RECHECK),
                     show_duration(MAX_DISABLED_RECHECK)
+                ),
+            );
+        }
+        _ => {}
+    }
+
+    match t.duration("gap_retry", p) {
+        Ok(Some(d)) if (MIN_GAP_RETRY..=MAX_GAP_RETRY).contains(&d) => s.gap_retry = d,
+        Ok(Some(d)) => {
+            p.error(
+                t.at("gap_retry"),
+                format!(
+                    "{} is outside {} to {}: how often a window given up on (a gap: its \
+                     answer kept failing) is tried again",
+                    show_duration(d),
+                    show_duration(MIN_GAP_RETRY),
+                    show_duration(MAX_GAP_RETRY)
                 ),
             );
         }

@@ -54,6 +54,7 @@ fn cadence(backfill_days: i64) -> Cadence {
         lookback: Duration::hours(1),
         max_windows: 2,
         recheck: crate::config::RecheckSchedule::every_poll(),
+        gap_retry: Duration::hours(1),
     }
 }
 

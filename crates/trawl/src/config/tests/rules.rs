@@ -361,6 +361,34 @@ fn hostile_environment_values_are_refused_or_safe() {
 }
 
 #[test]
+fn gap_retry_is_a_bounded_duration_per_tenant() {
+    jail(|j| {
+        j.set_env("ACME_SECRET", "s");
+        let c = load_in(
+            j,
+            &format!(
+                "{}gap_retry = \"15m\"",
+                with_tenant("[defaults]\ngap_retry = \"2h\"")
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            c.engine.defaults.gap_retry,
+            std::time::Duration::from_secs(2 * 3600)
+        );
+        assert_eq!(
+            c.engine.tenants[0].settings.gap_retry,
+            std::time::Duration::from_secs(15 * 60)
+        );
+        assert_eq!(
+            error(j, &format!("{}gap_retry = \"10s\"", with_tenant(""))),
+            "tenants[0].gap_retry: 10s is outside 1m to 7d: how often a window given up on \
+             (a gap: its answer kept failing) is tried again"
+        );
+    });
+}
+
+#[test]
 fn disabled_recheck_is_a_bounded_duration_per_tenant() {
     jail(|j| {
         j.set_env("ACME_SECRET", "s");
