@@ -41,7 +41,9 @@ impl StreamLoop {
                 let now = self.deps.clock.now();
                 let (gap, open) = {
                     let mut cp = self.checkpoint.borrow_mut();
-                    let gap = cp.add_gap(window, &reason, now, now + self.deps.cadence.gap_retry).clone();
+                    let gap = cp
+                        .add_gap(window, &reason, now, now + self.deps.cadence.gap_retry)
+                        .clone();
                     (gap, cp.gaps.len())
                 };
                 self.deps.probe.emit(GapRecorded { gap: &gap, open });
