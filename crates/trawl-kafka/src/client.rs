@@ -63,7 +63,14 @@ pub(crate) fn producer_config(
         // Bounded memory: at most this much waits in librdkafka's queue; beyond it the
         // producer waits for acknowledgements before queueing more.
         .set("queue.buffering.max.messages", "100000")
-        .set("queue.buffering.max.kbytes", "65536");
+        .set("queue.buffering.max.kbytes", "65536")
+        // The producer also answers where a partition ends (`high_watermark`, before a
+        // restart decides whether to read back). librdkafka asks that with the client's
+        // isolation level, `read_committed` by default even for a producer, and then the
+        // broker answers the last stable offset: with another producer's transaction
+        // open, that lies before records committed since, and the read-back they need
+        // would be skipped. The high watermark is the end that counts.
+        .set("isolation.level", "read_uncommitted");
     if let Some(id) = transactional_id {
         c.set("transactional.id", id);
     }

@@ -104,6 +104,13 @@ impl ClientContext for TrawlContext {
             RDKafkaLogLevel::Warning if message.ends_with(": retrying") => {
                 tracing::info!(target: "librdkafka", %fac, "{message}")
             }
+            // trawl's producers set `isolation.level` on purpose (client.rs: where a
+            // partition ends); librdkafka calls it a consumer property, yet uses it.
+            RDKafkaLogLevel::Warning
+                if fac == "CONFWARN" && message.contains("isolation.level") =>
+            {
+                tracing::debug!(target: "librdkafka", %fac, "{message}")
+            }
             RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", %fac, "{message}"),
             RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
                 tracing::info!(target: "librdkafka", %fac, "{message}")

@@ -190,6 +190,13 @@ async fn a_read_back_waits_for_another_producers_open_transaction() {
         .unwrap();
     let ours = events(&zoom, 0, 5);
     own.publish(&zoom, &ours).await.unwrap();
+    // Where the partition ends, as a restart asks before deciding to read back: past the
+    // stream's own events, not at the open transaction's stable offset.
+    let end = own.partition_end(&start).await.unwrap();
+    assert!(
+        end >= start.offset + 2 + 5,
+        "the partition's end is past our events: {end}"
+    );
 
     let reading = tokio::spawn({
         let (s, start, zoom) = (s.clone(), start.clone(), zoom.clone());
