@@ -334,3 +334,86 @@ async fn begin_is_refused_when_transactions_are_off() {
         .await
         .expect("nothing to take over without transactions");
 }
+
+/// The broker frozen (SIGSTOP) while a commit is in flight, for longer than the
+/// producer's timeouts: the commit times out twice and its outcome is unknown; the abort
+/// that follows is refused while the commit is still in flight. Once the broker resumes,
+/// the next transaction must start (the producer is rebuilt, and its
+/// `init_transactions` ends the old transaction), not fail the same way forever; the
+/// stream's recovery (read back, publish what is missing) then leaves each event on the
+/// log exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_frozen_during_a_commit_does_not_jam_the_producer() {
+    let broker = std::sync::Arc::new(kafka::KafkaBroker::start());
+    let mut s = KafkaSettings::new(broker.bootstrap());
+    s.partitions = 1;
+    s.transactional = true;
+    s.transactional_id = "trawl-test-frozen".into();
+    s.properties
+        .insert("message.timeout.ms".into(), "3000".into());
+    s.properties
+        .insert("transaction.timeout.ms".into(), "30000".into());
+    let zoom = stream("acme", SourceKind::ZoomOperationLogs);
+    trawl_kafka::ensure_topics(&s, std::slice::from_ref(&zoom))
+        .await
+        .unwrap();
+    let p = EventProducer::new(&s).unwrap();
+    p.take_over().await.unwrap();
+    let start = p.stream_start(&zoom).await.unwrap();
+    let batch = events(&zoom, 0, 10);
+
+    let mut txn = p.begin().await.unwrap();
+    txn.add_events(&zoom, &batch).await.unwrap();
+    broker.pause();
+    let thaw = {
+        let broker = broker.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            broker.resume();
+        })
+    };
+    let outcome = txn.commit().await;
+    let outcome = outcome.map(|_| ());
+    eprintln!("commit to the frozen broker: {outcome:?}");
+    assert!(
+        outcome.is_err(),
+        "a commit to a frozen broker cannot succeed"
+    );
+    thaw.join().unwrap();
+
+    // The engine's recovery, repeated until it sticks: read back, publish the rest.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        assert!(
+            attempts <= 20,
+            "the producer never recovered after the broker resumed"
+        );
+        let Ok(there) = read_back(&s, &start, &zoom).await else {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        };
+        let missing: Vec<_> = batch
+            .iter()
+            .filter(|e| !there.iter().any(|(id, _)| *id == e.id))
+            .cloned()
+            .collect();
+        match p.publish(&zoom, &missing).await {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(!e.is_fenced(), "{e}");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+    let committed = read_all(
+        &s.brokers,
+        &topic(&s, SourceKind::ZoomOperationLogs),
+        "read_committed",
+    );
+    assert_eq!(
+        sorted(ids(&committed)),
+        sorted(batch.iter().map(|e| e.id).collect()),
+        "each event exactly once"
+    );
+}
