@@ -6,7 +6,8 @@
 //! tried again every `gap_retry` (a stream setting, default an hour) until it is
 //! fetched or leaves the API's retention.
 //! The seen ids of a gap's hours are kept meanwhile (`Checkpoint::prune_seen`), so a
-//! retry publishes only what its failed try had not.
+//! retry publishes only what its failed try had not. A retry that fails again sends
+//! nothing more to the dead-letter topic: the first failure's body is there.
 
 use std::rc::Rc;
 
@@ -77,8 +78,10 @@ pub(super) async fn retry_gaps(stream: &Rc<StreamLoop>) -> Result<(), Exit> {
     stream.drop_lost_gaps();
     let due = stream.checkpoint.borrow().due_gaps(stream.deps.clock.now());
     for window in due {
-        let scanned = Box::pin(stream.scan_window(window, Priority::Backfill)).await?;
-        stream.settle(window, scanned).await?;
+        stream.retrying_gap.set(true);
+        let scanned = Box::pin(stream.scan_window(window, Priority::Backfill)).await;
+        stream.retrying_gap.set(false);
+        stream.settle(window, scanned?).await?;
     }
     Ok(())
 }

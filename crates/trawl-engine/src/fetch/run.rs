@@ -41,6 +41,10 @@ pub(super) struct StreamLoop {
     /// Store the checkpoint with the next write, however little changed (a gap was
     /// recorded or closed: see [`super::gaps`]).
     pub(super) store_now: Cell<bool>,
+    /// Set while a gap's window is tried again (gaps are retried one at a time, between
+    /// the backfill and the next live poll): its page that still fails is not sent to the
+    /// dead-letter topic again (the first failure's body is there already).
+    pub(super) retrying_gap: Cell<bool>,
     /// The watermark of the checkpoint last stored.
     pub(super) saved_watermark: Cell<DateTime<Utc>>,
     /// Fingerprints of records this loop dead-lettered (also put in the seen set, which
@@ -70,6 +74,7 @@ impl StreamLoop {
             publishing: tokio::sync::Mutex::new(()),
             last_save: Cell::new(Instant::now()),
             store_now: Cell::new(false),
+            retrying_gap: Cell::new(false),
             dead_lettered: RefCell::new(HashSet::new()),
             late_dropped: RefCell::new(HashSet::new()),
             rechecked: RefCell::new(vec![None; deps.cadence.recheck.tiers().len()]),

@@ -125,7 +125,9 @@ impl StreamLoop {
                     if malformed_tries >= MALFORMED_TRIES {
                         // One broken date costs that date, not the stream: its body
                         // goes to the dead-letter topic and the window becomes a gap.
-                        self.dead_letter(&reason, body, malformed_tries).await;
+                        if !self.retrying_gap.get() {
+                            self.dead_letter(&reason, body, malformed_tries).await;
+                        }
                         return Ok(Scanned::GaveUp(reason));
                     }
                     self.pause(retry.next_delay()).await;
