@@ -433,3 +433,19 @@ impl InternalEvent for GapClosed {
         }
     }
 }
+
+/// The stream started with gaps from its checkpoint: `/status` and `trawl_gaps` show them
+/// at once (each was logged when it was recorded).
+pub struct GapsLoaded<'a> {
+    pub gaps: &'a [trawl_model::Gap],
+}
+
+impl InternalEvent for GapsLoaded<'_> {
+    fn emit(self, probe: &StreamProbe) {
+        probe.metrics.gaps.set(self.gaps.len() as i64);
+        probe.entry.update(|s| {
+            s.gaps = self.gaps.to_vec();
+            s.gaps.sort_by_key(|g| g.window);
+        });
+    }
+}

@@ -25,7 +25,7 @@ use trawl_model::{Checkpoint, EventId, StreamKey, Window};
 
 use super::{gaps, plan, recover, Exit, FetcherDeps};
 use crate::events::{
-    Backfilling, BehindRetention, LivePollScheduled, LivePollWoke, StreamStarting,
+    Backfilling, BehindRetention, GapsLoaded, LivePollScheduled, LivePollWoke, StreamStarting,
 };
 use crate::limiter::Priority;
 
@@ -122,6 +122,9 @@ pub async fn run_stream(deps: FetcherDeps) -> Exit {
     };
     let stream = Rc::new(StreamLoop::new(deps, recovery));
     stream.report_watermark();
+    stream.deps.probe.emit(GapsLoaded {
+        gaps: &stream.checkpoint.borrow().gaps,
+    });
     loop {
         if let Err(e) = Box::pin(backfill(&stream)).await {
             return e;
